@@ -14,6 +14,7 @@ Resolution order for the assets directory:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import os
 import sys
@@ -91,10 +92,9 @@ def _link_assets(root: Path, assets: Path) -> None:
     link = root / "assets"
     if link.exists() or link.is_symlink():
         return
-    try:
+    # A read-only site-packages is fine: the in-process path cache set in bootstrap() still works for our code.
+    with contextlib.suppress(OSError):
         link.symlink_to(assets, target_is_directory=True)
-    except OSError:
-        pass  # read-only site-packages: the in-process path cache below still works for our own code
 
 
 def _write_config(config_dir: Path, root: Path, assets: Path) -> Path:
