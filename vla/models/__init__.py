@@ -1,0 +1,1 @@
+"""Policy models, one folder per policy (config / model / processor). Not implemented yet."""
