@@ -29,7 +29,7 @@ PROBE_ASSET = Path("scenes") / "libero_floor_base_style.xml"
 DEFAULT_CACHE = Path(os.environ.get("PION_CACHE_DIR", Path.home() / ".cache" / "pion-vla"))
 
 
-class LiberoSetupError(RuntimeError):
+class LiberoSetupError(FileNotFoundError):
     """LIBERO cannot be used as installed; the message says what to install or set."""
 
 

@@ -15,9 +15,11 @@ from vla.config import hydra_cli
 
 def rollout(cfg: DictConfig) -> dict:
     from envs.libero import make_env
-    from envs.policies import make_policy
+    from envs.policies import POLICY_NAMES, make_policy
     from envs.rollout import run_episode, write_video
 
+    if cfg.policy not in POLICY_NAMES:  # fail before paying ~10 s for the simulator
+        raise ValueError(f"unknown policy {cfg.policy!r}; valid: {', '.join(POLICY_NAMES)}")
     random.seed(cfg.seed)
     np.random.seed(cfg.seed)
     out = Path(cfg.out_dir)
