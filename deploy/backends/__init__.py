@@ -1,0 +1,1 @@
+"""Robot backends: the arm (and its gripper) behind one small interface (`base.RobotBackend`)."""

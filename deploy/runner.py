@@ -1,0 +1,271 @@
+"""The DROID robot loop: observe, query the policy server, execute a chunk open-loop, at 15 Hz.
+
+Per tick: read the arm, and when the current chunk has run `open_loop_steps` actions, read the cameras
+and query the server; filter the next action through `ActionFilter`; send it as a short velocity
+command; binarise the gripper; record; sleep to the next deadline.
+
+Failure handling - the arm is stopped first, always:
+- server silent (`ServerUnreachable`): stop, keep retrying while holding; resume (after a fresh
+  handshake) when it answers; give up after `max_server_wait_s`;
+- server error reply or a NaN/inf action: stop, drop the chunk, re-query; give up after
+  `max_consecutive_rejects` in a row;
+- arm fault (`RobotFault`): stop; recover once per fault if `auto_recover`, else end the episode.
+The dead-man does not depend on this code running: each command expires after `hold_s`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from deploy.backends.base import RobotBackend, RobotFault, RobotState
+from deploy.cameras import Camera
+from deploy.client import PolicyClient, RemoteError, ServerUnreachable
+from deploy.droid import RESET_JOINTS, check_compatible
+from deploy.gripper import GripperHysteresis
+from deploy.images import preprocess
+from deploy.pacing import RateClock
+from deploy.safety import ActionFilter, JointCommand, SafetyConfig, UnsafeAction
+from vla.protocol import STATE_KEY, TASK_KEY
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LoopConfig:
+    open_loop_steps: int = 8
+    max_steps: int = 600
+    dry_run: bool = False
+    request_timeout_s: float = 1.0
+    request_retries: int = 1
+    max_server_wait_s: float = 30.0
+    max_consecutive_rejects: int = 5
+    auto_recover: bool = False
+    max_recoveries: int = 3
+    reset_timeout_s: float = 10.0
+    reset_joints: tuple[float, ...] = tuple(RESET_JOINTS)
+
+
+@dataclass
+class StepRecord:
+    t: float
+    state: RobotState
+    images: dict[str, np.ndarray]
+    action: np.ndarray  # raw policy action (8,)
+    command: JointCommand
+    gripper_closed: bool
+    request_id: int | None
+    rtt_ms: float | None
+    infer_ms: float | None
+
+
+@dataclass
+class EpisodeResult:
+    status: str = "running"  # done | stopped | server_lost | robot_fault | policy_errors
+    steps: int = 0
+    queries: int = 0
+    rejected_actions: int = 0
+    remote_errors: int = 0
+    server_outages: int = 0
+    faults: int = 0
+    flags: dict[str, int] = field(default_factory=dict)
+    lateness_s: list[float] = field(default_factory=list)
+    rtt_ms: list[float] = field(default_factory=list)
+    last_command_time: float | None = None
+    message: str = ""
+
+
+Recorder = Callable[[StepRecord, str], None]
+
+
+class RobotRunner:
+    def __init__(
+        self,
+        backend: RobotBackend,
+        client: PolicyClient,
+        cameras: Mapping[str, Camera],
+        safety: SafetyConfig,
+        cfg: LoopConfig,
+        *,
+        flange_position: Callable[[np.ndarray], np.ndarray] | None = None,
+        on_step: Recorder | None = None,
+    ):
+        self.backend = backend
+        self.client = client
+        self.cameras = dict(cameras)  # spec image key -> camera
+        self.safety = safety
+        self.cfg = cfg
+        self.filter = ActionFilter(safety, flange_position)
+        self.gripper = GripperHysteresis()
+        self.on_step = on_step
+        self.spec = None
+        self._stop = threading.Event()
+
+    # ---------------------------------------------------------------- setup
+    def connect(self) -> dict[str, Any]:
+        """Handshake and refuse a policy that is not a DROID joint-velocity policy with our cameras."""
+        meta = self.client.hello(timeout_s=self.cfg.request_timeout_s, retries=self.cfg.request_retries)
+        spec = self.client.spec
+        check_compatible(spec, self.cfg.open_loop_steps)
+        missing = set(spec.image_shapes) - set(self.cameras)
+        if missing:
+            raise ValueError(
+                f"policy needs images {sorted(missing)}; configured cameras: {sorted(self.cameras)}"
+            )
+        self.spec = spec
+        return meta
+
+    def request_stop(self) -> None:
+        """Ask the loop to end the episode at the next tick (safe from a signal handler)."""
+        self._stop.set()
+
+    def reset(self) -> None:
+        """Open the gripper, then move to the reset pose (logged only in dry-run)."""
+        self.gripper.reset(False)
+        if self.cfg.dry_run:
+            log.info(
+                "[dry-run] would open gripper and move to reset pose %s", np.round(self.cfg.reset_joints, 3)
+            )
+            return
+        self.backend.set_gripper(False)
+        self.backend.move_to(np.asarray(self.cfg.reset_joints), self.cfg.reset_timeout_s)
+
+    # ---------------------------------------------------------------- loop
+    def observe(self, state: RobotState, prompt: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        size = next(iter(self.spec.image_shapes.values()))[0]
+        images = {key: preprocess(self.cameras[key].read(), size) for key in self.spec.image_shapes}
+        batch: dict[str, Any] = {k: v[None] for k, v in images.items()}
+        batch[STATE_KEY] = np.concatenate([state.q, [state.gripper]]).astype(np.float32)[None]
+        batch[TASK_KEY] = [prompt]
+        return batch, images
+
+    def _halt(self) -> None:
+        if not self.cfg.dry_run:
+            try:
+                self.backend.stop()
+            except RobotFault as e:
+                log.error("stop failed: %s", e)
+
+    def run_episode(self, prompt: str) -> EpisodeResult:
+        if self.spec is None:
+            self.connect()
+        cfg, res = self.cfg, EpisodeResult()
+        self._stop.clear()
+        chunk: np.ndarray | None = None
+        used = 0
+        meta: tuple[int | None, float | None, float | None] = (None, None, None)
+        outage_since: float | None = None
+        rejects = 0
+        clock = RateClock(self.safety.control_hz)
+        try:
+            while res.steps < cfg.max_steps:
+                if self._stop.is_set():
+                    res.status = "stopped"
+                    break
+                state = self.backend.read_state()
+                batch, images = self.observe(state, prompt)
+                if chunk is None or used >= cfg.open_loop_steps:
+                    try:
+                        out = self.client.infer(
+                            batch, timeout_s=cfg.request_timeout_s, retries=cfg.request_retries
+                        )
+                    except ServerUnreachable as e:
+                        self._halt()
+                        chunk = None
+                        now = time.monotonic()
+                        if outage_since is None:
+                            outage_since = now
+                            res.server_outages += 1
+                            log.error("%s; arm stopped, retrying", e)
+                        if now - outage_since > cfg.max_server_wait_s:
+                            res.status, res.message = "server_lost", str(e)
+                            break
+                        clock.restart()
+                        continue
+                    except RemoteError as e:
+                        self._halt()
+                        chunk, rejects = None, rejects + 1
+                        res.remote_errors += 1
+                        log.error("%s", e)
+                        if rejects >= cfg.max_consecutive_rejects:
+                            res.status, res.message = "policy_errors", str(e)
+                            break
+                        clock.wait()
+                        continue
+                    if outage_since is not None:
+                        log.warning(
+                            "server back after %.1f s; re-checking the policy",
+                            time.monotonic() - outage_since,
+                        )
+                        outage_since = None
+                        self.connect()
+                    chunk, used = out.actions[0], 0
+                    meta = (out.request_id, out.rtt_ms, out.server_timing.get("infer_ms"))
+                    res.queries += 1
+                    res.rtt_ms.append(out.rtt_ms)
+                action = chunk[used]
+                used += 1
+                try:
+                    cmd = self.filter(action, state.q)
+                except UnsafeAction as e:
+                    self._halt()
+                    chunk, rejects = None, rejects + 1
+                    res.rejected_actions += 1
+                    log.error("action rejected, arm held: %s", e)
+                    if rejects >= cfg.max_consecutive_rejects:
+                        res.status, res.message = "policy_errors", str(e)
+                        break
+                    clock.wait()
+                    continue
+                rejects = 0
+                for f in cmd.flags:
+                    res.flags[f] = res.flags.get(f, 0) + 1
+                switch = self.gripper.update(cmd.gripper, time.monotonic())
+                try:
+                    self._execute(cmd, switch)
+                except RobotFault as e:
+                    self._halt()
+                    res.faults += 1
+                    chunk = None
+                    if cfg.auto_recover and res.faults <= cfg.max_recoveries:
+                        log.error("arm fault: %s; recovering and re-querying", e)
+                        self.backend.recover()
+                        clock.restart()
+                        continue
+                    res.status, res.message = "robot_fault", str(e)
+                    break
+                res.last_command_time = time.monotonic()
+                if self.on_step is not None:
+                    self.on_step(
+                        StepRecord(
+                            time.time(), state, images, np.asarray(action), cmd, self.gripper.closed, *meta
+                        ),
+                        prompt,
+                    )
+                res.steps += 1
+                res.lateness_s.append(clock.wait())
+            else:
+                res.status = "done"
+        finally:
+            self._halt()
+        return res
+
+    def _execute(self, cmd: JointCommand, gripper_switch: bool | None) -> None:
+        if self.cfg.dry_run:
+            log.info(
+                "[dry-run] velocity %s target %s flags %s%s",
+                np.round(cmd.velocity, 4),
+                np.round(cmd.target, 4),
+                cmd.flags,
+                "" if gripper_switch is None else f" gripper -> {'close' if gripper_switch else 'open'}",
+            )
+            return
+        self.backend.command_velocity(cmd.velocity, self.safety.hold_s)
+        if gripper_switch is not None:
+            self.backend.set_gripper(gripper_switch)

@@ -1,0 +1,145 @@
+"""Turn one DROID action into a safe joint-velocity command for the arm.
+
+Steps, in order (each recorded in `JointCommand.flags` when it changed something):
+1. refuse an action that is not 8 finite numbers (`UnsafeAction`; the caller holds the arm);
+2. rescale the 7 velocities if max |v| > 1 (DROID's rule), target = q + 0.2 * v;
+3. clamp the target to [q_min + margin, q_max - margin] (inside the band: hold or move inward);
+4. velocity = (target - q) / dt, capped per joint at `velocity_fraction` * dq_max, and at the speed
+   from which the arm can still stop within the dead-man bound after its command expires;
+5. cap each joint's speed so that, if the loop stalled now, holding it for `hold_s` and then braking
+   at `decel` would stop inside the joint limits (minus half the margin);
+6. optional workspace box on the flange position of the target: outside -> hold still.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from deploy.droid import (
+    ACTION_DIM,
+    CONTROL_HZ,
+    FR3_DDQ_MAX,
+    FR3_DQ_MAX,
+    FR3_Q_MAX,
+    FR3_Q_MIN,
+    MAX_JOINT_DELTA,
+)
+
+
+class UnsafeAction(ValueError):
+    """An action that must not be executed (NaN/inf, wrong shape)."""
+
+
+@dataclass(frozen=True)
+class SafetyConfig:
+    margin: float = 0.15  # rad kept clear of each joint position limit
+    velocity_fraction: float = 0.25  # of the FR3 joint velocity limits
+    dynamics_factor: float = 1.0  # franky relative dynamics factor; sets the braking deceleration
+    deadman_s: float = 0.2  # the arm must be at rest this long after the last command
+    hold_s: float = 0.07  # how long each velocity command lasts if not replaced (> 1/15 s)
+    latency_s: float = (
+        0.08  # command-to-braking overhead beyond hold_s (measured ~45 ms in franky-sim) + tracking lag
+    )
+    control_hz: float = CONTROL_HZ
+    workspace_min: tuple[float, float, float] | None = None  # flange position box (m), base frame
+    workspace_max: tuple[float, float, float] | None = None
+    q_min: np.ndarray = field(default_factory=lambda: FR3_Q_MIN.copy())
+    q_max: np.ndarray = field(default_factory=lambda: FR3_Q_MAX.copy())
+    dq_max: np.ndarray = field(default_factory=lambda: FR3_DQ_MAX.copy())
+
+    def __post_init__(self) -> None:
+        if not 0 < self.velocity_fraction <= 1 or not 0 < self.dynamics_factor <= 1:
+            raise ValueError("velocity_fraction and dynamics_factor must be in (0, 1]")
+        if self.hold_s <= 1.0 / self.control_hz:
+            raise ValueError(f"hold_s={self.hold_s} must exceed one control period (1/{self.control_hz} s)")
+        if self.deadman_s - self.hold_s - self.latency_s < 0.02:
+            raise ValueError(
+                f"deadman_s={self.deadman_s} leaves < 20 ms to brake after hold_s={self.hold_s} "
+                f"and latency_s={self.latency_s}"
+            )
+        if np.any(self.q_max - self.q_min <= 2 * self.margin):
+            raise ValueError("margin too large for the joint ranges")
+
+    @property
+    def decel(self) -> np.ndarray:
+        """Braking acceleration the controller can apply (rad/s^2)."""
+        return FR3_DDQ_MAX * self.dynamics_factor
+
+    @property
+    def speed_cap(self) -> np.ndarray:
+        """Per-joint max commanded speed: fraction of dq_max, and stoppable within the dead-man bound."""
+        brake_time = self.deadman_s - self.hold_s - self.latency_s
+        return np.minimum(self.velocity_fraction * self.dq_max, self.decel * brake_time)
+
+
+@dataclass
+class JointCommand:
+    velocity: np.ndarray  # rad/s, 7
+    target: np.ndarray  # rad, 7 (after clamps)
+    gripper: float  # raw gripper action, 0 open .. 1 closed
+    flags: list[str]
+
+
+class ActionFilter:
+    """Maps DROID actions to joint-velocity commands that respect the FR3 limits (see module doc)."""
+
+    def __init__(self, cfg: SafetyConfig, flange_position: Callable[[np.ndarray], np.ndarray] | None = None):
+        self.cfg = cfg
+        self.dt = 1.0 / cfg.control_hz
+        self.fk = flange_position
+        if (cfg.workspace_min is None) != (cfg.workspace_max is None):
+            raise ValueError("give both workspace_min and workspace_max, or neither")
+        if cfg.workspace_min is not None and flange_position is None:
+            raise ValueError("workspace bounds need a forward-kinematics function")
+
+    def __call__(self, action: np.ndarray, q: np.ndarray) -> JointCommand:
+        cfg = self.cfg
+        a = np.asarray(action, dtype=np.float64)
+        if a.shape != (ACTION_DIM,):
+            raise UnsafeAction(f"action shape {a.shape} != ({ACTION_DIM},)")
+        if not np.all(np.isfinite(a)):
+            raise UnsafeAction(f"action contains NaN/inf: {a.tolist()}")
+        q = np.asarray(q, dtype=np.float64)
+        if q.shape != (7,) or not np.all(np.isfinite(q)):
+            raise UnsafeAction(f"measured joint positions are invalid: {q}")
+        flags: list[str] = []
+        v = a[:7]
+        peak = np.max(np.abs(v))
+        if peak > 1.0:
+            v = v / peak
+            flags.append("rescaled")
+        target = q + MAX_JOINT_DELTA * v
+        # inside the margin band the arm may hold or move back inward, but is never pushed un-commanded
+        lo = np.minimum(cfg.q_min + cfg.margin, q)
+        hi = np.maximum(cfg.q_max - cfg.margin, q)
+        clamped = np.clip(target, lo, hi)
+        if not np.array_equal(clamped, target):
+            flags.append("position_clamped")
+        vel = (clamped - q) / self.dt
+        cap = cfg.speed_cap
+        capped = np.clip(vel, -cap, cap)
+        if not np.array_equal(capped, vel):
+            flags.append("velocity_capped")
+        room_up = np.maximum(cfg.q_max - cfg.margin / 2 - q, 0.0)
+        room_down = np.maximum(q - (cfg.q_min + cfg.margin / 2), 0.0)
+        stop_capped = np.clip(capped, -self._stoppable_speed(room_down), self._stoppable_speed(room_up))
+        if not np.array_equal(stop_capped, capped):
+            flags.append("stop_distance_capped")
+        vel = stop_capped
+        target = q + vel * self.dt
+        if self.fk is not None and cfg.workspace_min is not None:
+            p = np.asarray(self.fk(target))
+            if np.any(p < np.asarray(cfg.workspace_min)) or np.any(p > np.asarray(cfg.workspace_max)):
+                flags.append("workspace_hold")
+                vel = np.zeros(7)
+                target = q.copy()
+        return JointCommand(vel, target, float(np.clip(a[7], 0.0, 1.0)), flags)
+
+    def _stoppable_speed(self, d: np.ndarray) -> np.ndarray:
+        """Largest speed toward a bound `d` >= 0 away that still stops before it after a stall."""
+        a, hold = self.cfg.decel, self.cfg.hold_s
+        # hold * v + v^2 / (2a) <= d  ->  v = a * (-hold + sqrt(hold^2 + 2 d / a))
+        return a * (-hold + np.sqrt(hold**2 + 2 * d / a))
