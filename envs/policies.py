@@ -34,11 +34,9 @@ def make_policy(name: str, env=None):
     if name == "hold":
         return HoldStillPolicy()
     if name == "expert":
-        try:
-            from envs.experts import ScriptedExpertPolicy
-        except ImportError as e:
-            raise NotImplementedError("the scripted expert (envs.experts) is not available in this build") from e
+        from envs.experts.policy import ScriptedExpertPolicy
+
         if env is None:
             raise ValueError("the scripted expert needs the env it acts in")
-        return ScriptedExpertPolicy(env)
+        return ScriptedExpertPolicy([env])
     raise ValueError(f"unknown policy {name!r}; valid: {', '.join(POLICY_NAMES)}")

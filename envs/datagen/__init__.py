@@ -1,0 +1,1 @@
+"""Scripted-expert demonstration datasets in the public LeRobot LIBERO format (see generate.py)."""

@@ -1,0 +1,132 @@
+"""Privileged read access to a LIBERO scene: the gripper pose, object extents, and the task's goal.
+
+Everything here reads the MuJoCo state of LIBERO's `OffScreenRenderEnv` (`LiberoEnv.raw`) and never
+writes it. Facts this relies on (../shared/reference/libero.md §9):
+  * a body's origin is not its centre or base, so extents come from the axis-aligned boxes of the
+    body tree's collision geoms (visual-only geoms, contype = conaffinity = 0, are skipped);
+  * poses read before the 10 wait steps are pre-settle values, so read them after `env.reset()`;
+  * the fingers close along column 0 of the grip site's rotation matrix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import product
+
+import numpy as np
+
+GRIP_SITE = "gripper0_grip_site"  # robosuite's eef site: the OSC controller acts on this frame
+_CORNER_SIGNS = np.array(list(product((-1.0, 1.0), repeat=3)))  # (8, 3)
+
+
+class UnsupportedTaskError(ValueError):
+    """The scripted expert cannot plan this task (goal relation or scene it does not handle)."""
+
+
+@dataclass(frozen=True)
+class Extent:
+    """World-frame extent of a body tree's collision geoms: AABB bounds and all geom-box corners."""
+
+    lo: np.ndarray  # (3,)
+    hi: np.ndarray  # (3,)
+    boxes: np.ndarray  # (n_geoms, 8, 3): corners of each collision geom's box, world frame
+
+    @property
+    def corners(self) -> np.ndarray:
+        """All geom-box corners, (8 * n_geoms, 3): for principal axes and footprint checks."""
+        return self.boxes.reshape(-1, 3)
+
+    @property
+    def center(self) -> np.ndarray:
+        return (self.lo + self.hi) / 2
+
+    @property
+    def size(self) -> np.ndarray:
+        return self.hi - self.lo
+
+    @property
+    def top(self) -> float:
+        return float(self.hi[2])
+
+    @property
+    def bottom(self) -> float:
+        return float(self.lo[2])
+
+
+@dataclass(frozen=True)
+class Goal:
+    relation: str  # "in" or "on"
+    obj: str  # body name of the object to move
+    target: str  # body name of the receptacle (basket, plate, ...)
+
+
+class Scene:
+    """Read-only view of one LIBERO env's simulator. Bind once per env; values are read live."""
+
+    def __init__(self, raw_env) -> None:
+        self.domain = raw_env.env  # LIBERO's BDDL domain env (robosuite ManipulationEnv)
+        self.sim = self.domain.sim
+        self.model = self.sim.model
+        self.data = self.sim.data
+        self._grip_site = self.model.site_name2id(GRIP_SITE)
+        self._geoms_of_root = self._collision_geoms_by_root()
+
+    # ------------------------------------------------------------------ gripper
+    def eef_pos(self) -> np.ndarray:
+        return np.array(self.data.site_xpos[self._grip_site])
+
+    def eef_rot(self) -> np.ndarray:
+        return np.array(self.data.site_xmat[self._grip_site]).reshape(3, 3)
+
+    def closing_axis(self) -> np.ndarray:
+        """World direction along which the fingers close (column 0 of the grip site frame)."""
+        return self.eef_rot()[:, 0]
+
+    # ------------------------------------------------------------------ objects
+    def _collision_geoms_by_root(self) -> dict[int, np.ndarray]:
+        m = self.model
+        collide = (np.asarray(m.geom_contype) != 0) | (np.asarray(m.geom_conaffinity) != 0)
+        roots = np.asarray(m.body_rootid)[np.asarray(m.geom_bodyid)]
+        return {int(r): np.flatnonzero(collide & (roots == r)) for r in np.unique(roots)}
+
+    def body_id(self, name: str) -> int:
+        ids = self.domain.obj_body_id
+        if name not in ids:
+            raise UnsupportedTaskError(f"no object or fixture named {name!r}; scene has {sorted(ids)}")
+        return int(ids[name])
+
+    def names(self) -> list[str]:
+        return list(self.domain.obj_body_id)
+
+    def extent(self, name: str) -> Extent:
+        root = int(self.model.body_rootid[self.body_id(name)])
+        geoms = self._geoms_of_root.get(root, np.array([], dtype=int))
+        if len(geoms) == 0:
+            p = np.array(self.data.body_xpos[self.body_id(name)])
+            return Extent(p, p, p[None, None])
+        aabb = np.asarray(self.model.geom_aabb)[geoms]  # (n, 6): centre and half sizes, geom frame
+        pos = np.asarray(self.data.geom_xpos)[geoms]  # (n, 3)
+        rot = np.asarray(self.data.geom_xmat)[geoms].reshape(-1, 3, 3)
+        local = aabb[:, None, :3] + aabb[:, None, 3:] * _CORNER_SIGNS[None]  # (n, 8, 3)
+        boxes = pos[:, None, :] + np.einsum("nij,nkj->nki", rot, local)
+        return Extent(boxes.min((0, 1)), boxes.max((0, 1)), boxes)
+
+    def goal(self) -> Goal:
+        """The single (relation, object, receptacle) predicate of a pick-and-place task."""
+        preds = self.domain.parsed_problem["goal_state"]
+        if len(preds) != 1 or len(preds[0]) != 3 or preds[0][0].lower() not in ("in", "on"):
+            raise UnsupportedTaskError(f"goal {preds} is not a single 'in'/'on' predicate")
+        relation, obj, target = preds[0][0].lower(), preds[0][1], preds[0][2]
+        return Goal(relation, self._owner(obj), self._owner(target))
+
+    def _owner(self, name: str) -> str:
+        """Map a region name (e.g. `basket_1_contain_region`) to the body that carries it."""
+        if name in self.domain.obj_body_id:
+            return name
+        owners = [b for b in self.domain.obj_body_id if name.startswith(b + "_")]
+        if not owners:
+            raise UnsupportedTaskError(f"cannot map {name!r} to a scene body; bodies: {self.names()}")
+        return max(owners, key=len)
+
+    def success(self) -> bool:
+        return bool(self.domain._check_success())

@@ -1,0 +1,123 @@
+"""Demonstration-generation logic that needs no simulator: no-op rule, attempt plan, validation, crash safety."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from envs.datagen import shards
+from envs.datagen.generate import GenConfig, GenerationError, _check_resume, init_state_for, validate
+from envs.datagen.noop import is_noop, keep_mask
+from envs.experts.evaluate import parse_ids
+from envs.libero.tasks import UnknownTaskError
+
+
+def _demo(length: int):
+    from envs.datagen.record import Demo
+    from envs.experts.runner import EpisodeResult
+
+    rng = np.random.default_rng(0)
+    frames = {
+        "observation.images.image": rng.integers(0, 256, (length, 32, 32, 3), dtype=np.uint8),
+        "observation.images.image2": rng.integers(0, 256, (length, 32, 32, 3), dtype=np.uint8),
+        "observation.state": rng.normal(size=(length, 8)).astype(np.float32),
+        "action": rng.uniform(-1, 1, (length, 7)).astype(np.float32),
+    }
+    return Demo("a task", frames, EpisodeResult("libero_object", 0, 0, True, length, "hold"), 0)
+
+
+def test_noop_rule():
+    still_open = np.array([0, 0, 0, 0, 0, 0, -1.0])
+    tiny_open = np.array([5e-5, 0, 0, 0, 0, 0, -1.0])
+    still_close = np.array([0, 0, 0, 0, 0, 0, 1.0])
+    move = np.array([0.2, 0, 0, 0, 0, 0, -1.0])
+    assert is_noop(still_open, None) and is_noop(tiny_open, still_open)
+    assert not is_noop(still_close, still_open)  # a gripper change is never a no-op
+    assert not is_noop(move, still_open)
+    mask = keep_mask(np.stack([still_open, move, tiny_open, still_close, still_close]))
+    assert mask.tolist() == [False, True, False, True, False]
+
+
+def test_attempt_plan_is_a_seeded_permutation():
+    states = [init_state_for(0, 3, k) for k in range(50)]
+    assert sorted(states) == list(range(50))
+    assert states == [init_state_for(0, 3, k) for k in range(50)]
+    assert states != [init_state_for(1, 3, k) for k in range(50)]
+    assert init_state_for(0, 3, 50) == states[0]
+
+
+def _cfg(tmp_path, **kw) -> GenConfig:
+    base = dict(suite="libero_object", tasks=[0], episodes_per_task=2, out=tmp_path, progress=False)
+    return GenConfig(**(base | kw))
+
+
+@pytest.mark.parametrize(
+    ("kw", "err", "match"),
+    [
+        ({"suite": "libero_goal"}, GenerationError, "supported: libero_object, libero_spatial"),
+        ({"tasks": [12]}, UnknownTaskError, "valid ids 0..9"),
+        ({"layout": "rlds"}, ValueError, "valid: lerobot, openpi"),
+        ({"episodes_per_task": 60}, GenerationError, "action_noise > 0"),
+        ({"episodes_per_task": 0}, GenerationError, "positive"),
+        ({"workers": 3}, GenerationError, "workers must be in 1..2"),
+        ({"tasks": []}, GenerationError, "no tasks"),
+    ],
+)
+def test_bad_settings_are_refused(tmp_path, kw, err, match):
+    with pytest.raises(err, match=match):
+        validate(_cfg(tmp_path, **kw))
+
+
+def test_resume_with_other_settings_is_refused(tmp_path):
+    _check_resume(_cfg(tmp_path))
+    _check_resume(_cfg(tmp_path, episodes_per_task=5, tasks=[0, 1]))  # growing a run is fine
+    with pytest.raises(GenerationError, match="seed"):
+        _check_resume(_cfg(tmp_path, seed=1))
+
+
+def test_scan_ignores_partial_shards_and_cleans_them(tmp_path):
+    from vla.data.layouts import get_layout
+
+    shards.write_shard(tmp_path, 0, 0, _demo(3), get_layout("lerobot"), 32, use_videos=False)
+    shards.mark_failed(tmp_path, 0, 1, {"init_state": 7})
+    partial = shards.shards_dir(tmp_path) / ".tmp-task00_attempt002-999"  # a run killed mid-write
+    (partial / "meta").mkdir(parents=True)
+    (shards.shards_dir(tmp_path) / "task00_attempt003").mkdir()  # no meta/info.json: not finished
+    assert shards.scan(tmp_path) == {0: {0: True, 1: False}}
+    assert [p.name for p in shards.successful_shards(tmp_path)] == ["task00_attempt000"]
+    assert json.loads((shards.successful_shards(tmp_path)[0] / "episode.json").read_text())["frames"] == 3
+    shards.clean_tmp(tmp_path)
+    assert not partial.exists()
+
+
+def test_parse_ids():
+    assert parse_ids("all", 3, "tasks") == [0, 1, 2]
+    assert parse_ids("0-2,5", 10, "tasks") == [0, 1, 2, 5]
+    with pytest.raises(ValueError, match="out of range"):
+        parse_ids("9-11", 10, "tasks")
+    with pytest.raises(ValueError, match="bad tasks spec"):
+        parse_ids("x", 10, "tasks")
+
+
+def _compose(overrides: list[str]):
+    from hydra import compose, initialize_config_dir
+
+    from vla.config import CONFIG_DIR
+
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        return compose(config_name="gen_demos", overrides=overrides)
+
+
+def test_cli_config_composes_and_bad_input_exits_clearly(tmp_path):
+    from envs.cli.gen_demos import run
+
+    cfg = _compose(["env=libero_spatial", f"out={tmp_path}"])
+    assert cfg.env.suite == "libero_spatial" and cfg.resolution == 256 and cfg.layout == "lerobot"
+    with pytest.raises(SystemExit, match="no scripted expert for suite 'libero_goal'"):
+        run(_compose(["env=libero_goal", f"out={tmp_path}"]))
+    with pytest.raises(SystemExit, match="valid ids 0..9"):
+        run(_compose(["tasks=[3,42]", f"out={tmp_path}"]))
+    with pytest.raises(SystemExit, match="tasks must be"):
+        run(_compose(["tasks=abc", f"out={tmp_path}"]))
