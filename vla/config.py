@@ -19,7 +19,7 @@ USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError, N
 def hydra_cli(config_name: str) -> Callable[[Callable], Callable[[], None]]:
     """Turn `fn(cfg)` into a `[project.scripts]` entry point configured from `configs/<config_name>.yaml`.
 
-    Hydra's working-directory change is off (`hydra.job.chdir=False`) so relative paths on the
+    With version_base 1.3 Hydra does not change the working directory, so relative paths on the
     command line mean what the user typed.
     """
     import functools
@@ -43,8 +43,6 @@ def hydra_cli(config_name: str) -> Callable[[Callable], Callable[[], None]]:
         decorated = hydra.main(config_path=str(CONFIG_DIR), config_name=config_name, version_base="1.3")(guarded)
 
         def main() -> None:
-            if not any(a.startswith("hydra.job.chdir") for a in sys.argv[1:]):
-                sys.argv.append("hydra.job.chdir=False")
             decorated()
 
         main.__doc__ = fn.__doc__

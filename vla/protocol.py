@@ -112,7 +112,7 @@ def validate_batch(spec: PolicySpec, batch: Mapping[str, Any]) -> int:
     if b == 0:
         raise ProtocolError("empty batch")
     tasks = batch[TASK_KEY]
-    if isinstance(tasks, str | bytes) or len(tasks) != b or not all(isinstance(t, str) for t in tasks):
+    if not isinstance(tasks, list | tuple) or len(tasks) != b or not all(isinstance(t, str) for t in tasks):
         raise ProtocolError(f"{TASK_KEY} must be a list of {b} strings")
     for key, shape in spec.image_shapes.items():
         img = batch[key]
