@@ -35,6 +35,23 @@ def _as_batch(obs: dict) -> dict:
     return batch
 
 
+class TemporalEnsembler:
+    """ACT-style temporal ensembling: query every step, execute the weighted mean of every chunk's
+    prediction for the current step, weight exp(-k * i) with i = 0 for the oldest prediction."""
+
+    def __init__(self, k: float) -> None:
+        self.k = float(k)
+        self.chunks: list[np.ndarray] = []  # chunk predicted i steps ago is chunks[-1 - i]
+
+    def __call__(self, chunk: np.ndarray) -> np.ndarray:
+        self.chunks.append(chunk)
+        n = len(chunk)
+        self.chunks = self.chunks[-n:]  # older chunks no longer cover the current step
+        preds = [c[len(self.chunks) - 1 - j] for j, c in enumerate(self.chunks)]  # oldest first
+        w = np.exp(-self.k * np.arange(len(preds)))
+        return (np.tensordot(w / w.sum(), np.stack(preds), axes=1)).astype(np.float32)
+
+
 def run_episode(
     env,
     policy: Policy,
@@ -42,15 +59,24 @@ def run_episode(
     *,
     video_fps: float | None = None,
     on_step: Callable[[int], None] | None = None,
+    reset_seed: int | None = None,
+    temporal_ensemble: float | None = None,
 ) -> EpisodeResult:
-    """Reset `env` to `init_state`, then act with `policy` until success or the step budget runs out."""
+    """Reset `env` to `init_state`, then act with `policy` until success or the step budget runs out.
+
+    `reset_seed` re-seeds the env at reset (episodes then do not depend on earlier ones in the same
+    process). `temporal_ensemble=k` queries the policy every step and executes the exp(-k i)-weighted
+    mean of all chunks' predictions for that step (ACT); otherwise the first `spec.steps_per_query`
+    actions of each chunk run open-loop.
+    """
     spec = policy.spec
     needs_images = bool(spec.image_shapes)
+    ensemble = TemporalEnsembler(temporal_ensemble) if temporal_ensemble is not None else None
     frame_every = max(1, round(CONTROL_HZ / video_fps)) if video_fps else 0
     frames: list[np.ndarray] = []
     start = time.perf_counter()
     policy.reset()
-    obs, info = env.reset(options={"init_state": init_state, "render": needs_images})
+    obs, info = env.reset(seed=reset_seed, options={"init_state": init_state, "render": needs_images})
     if frame_every:
         frames.append(env.render_camera("agentview"))
     success, steps, queries = bool(info.get("is_success", False)), 0, 0
@@ -58,7 +84,9 @@ def run_episode(
         while not success and steps < env.max_steps:
             chunk = validate_chunk(spec, policy.predict_chunk(_as_batch(obs)), batch=1)[0]
             queries += 1
-            n_exec = spec.steps_per_query
+            if ensemble is not None:
+                chunk = ensemble(chunk)[None]
+            n_exec = 1 if ensemble is not None else spec.steps_per_query
             for i, action in enumerate(chunk[:n_exec]):
                 last_of_chunk = i == n_exec - 1
                 obs, _, success, truncated, _ = env.step(action, render=needs_images and last_of_chunk)

@@ -1,0 +1,151 @@
+"""Run an evaluation: episode list -> shard -> skip finished -> worker pool -> JSONL -> summary, plot, videos."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from envs.eval.episodes import Episode, parse_shard, select_shard
+from envs.eval.results import RESULTS_FILE, ResultsWriter, read_records
+from envs.eval.summary import print_table, summarize, write_summary
+
+GB = 1 << 30
+ENV_MEMORY_GB = 1.2  # ~0.8-1.45 GB RSS per rendered LIBERO env (reference §6)
+
+
+def auto_workers(requested: int | str | None, n_episodes: int) -> int:
+    """Workers from cores and free memory (one env each); an explicit number wins."""
+    if requested not in (None, "auto", 0):
+        return max(1, min(int(requested), max(1, n_episodes)))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    try:
+        avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        by_mem = max(1, int((avail - 2 * GB) / (ENV_MEMORY_GB * GB)))
+    except (ValueError, OSError):
+        by_mem = cores
+    return max(1, min(cores, by_mem, max(1, n_episodes)))
+
+
+@dataclass
+class EvalRun:
+    """Everything an evaluation needs besides the episode list (built from configs/eval.yaml by the CLI)."""
+
+    out_dir: Path
+    policy: str = "hold"
+    policy_kwargs: dict = field(default_factory=dict)
+    policy_placement: str = "auto"
+    workers: int | str = "auto"
+    shard: str | None = None
+    resolution: int = 256
+    max_steps: int | None = None
+    env_seed: int = 0
+    n_action_steps: int | None = None
+    temporal_ensemble: float | None = None
+    episode_timeout_s: float = 900.0
+    max_attempts: int = 3
+    batch_wait_s: float = 0.05
+    videos_per_task: int = 2  # episodes recorded per (suite, task, perturbation); kept: <= 1 success + 1 failure
+    video_fps: float = 10.0
+    progress: bool = True
+    plot: bool = True
+
+
+def _video_sample(episodes: list[Episode], per_task: int) -> set[str]:
+    """The first `per_task` episodes of each (suite, task, perturbation, severity): deterministic, shard-independent."""
+    seen: dict[tuple, int] = defaultdict(int)
+    keys = set()
+    for e in episodes:
+        g = (e.suite, e.task_id, e.perturbation, e.severity)
+        if seen[g] < per_task:
+            keys.add(e.key)
+        seen[g] += 1
+    return keys
+
+
+def evaluate(run: EvalRun, episodes: list[Episode]) -> dict:
+    """Run (or resume) the episodes of this shard; return the summary of every finished episode of the shard."""
+    from envs.eval.policies import build_policy, placement
+    from envs.eval.pool import WorkerPool
+    from envs.eval.worker import WorkerConfig
+
+    out = Path(run.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    k, n = parse_shard(run.shard)
+    videos = _video_sample(episodes, run.videos_per_task) if run.videos_per_task > 0 else set()
+    mine = select_shard(episodes, k, n)
+    results_path = out / RESULTS_FILE
+    done = {r["key"]: r for r in read_records([results_path])} if results_path.exists() else {}
+    mine_keys = {e.key for e in mine}
+    stray = set(done) - mine_keys
+    if stray:
+        raise SystemExit(f"{results_path} holds {len(stray)} episode(s) that are not part of this run "
+                         f"(e.g. {sorted(stray)[0]}): use a fresh out_dir or the same settings as before")
+    todo = [e for e in mine if e.key not in done]
+    where = placement(run.policy, run.policy_placement)
+    n_workers = auto_workers(run.workers, len(todo))
+    video_dir = out / "videos"
+    video_dir.mkdir(exist_ok=True)
+    cfg = WorkerConfig(policy=run.policy, policy_kwargs=dict(run.policy_kwargs), placement=where,
+                       resolution=run.resolution, max_steps=run.max_steps, env_seed=run.env_seed,
+                       n_action_steps=run.n_action_steps, temporal_ensemble=run.temporal_ensemble,
+                       video_fps=run.video_fps, video_dir=str(video_dir))
+    print(f"[pion-eval] shard {k}/{n}: {len(mine)} episodes, {len(done)} already finished, {len(todo)} to run; "
+          f"{n_workers} worker(s), policy {run.policy!r} in the {where}; results -> {results_path}", flush=True)
+    t0 = time.monotonic()
+    records = list(done.values())
+    kept_videos: dict[tuple, int] = defaultdict(int)
+    for r in records:
+        if r.get("video"):
+            kept_videos[(r["suite"], r["task_id"], r["perturbation"], r["severity"], r["success"])] += 1
+    if todo:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(todo), unit="ep", desc="eval", disable=not run.progress, smoothing=0.1)
+        with ResultsWriter(results_path) as writer:
+
+            def on_record(rec: dict) -> None:
+                g = (rec["suite"], rec["task_id"], rec["perturbation"], rec["severity"], rec["success"])
+                if rec.get("video"):
+                    if kept_videos[g] >= 1:  # keep one success and one failure per group
+                        Path(rec["video"]).unlink(missing_ok=True)
+                        rec["video"] = None
+                    else:
+                        kept_videos[g] += 1
+                writer.write(rec)
+                records.append(rec)
+                ok = sum(r["success"] for r in records)
+                bar.set_postfix_str(f"success {ok}/{len(records)} = {100 * ok / len(records):.1f}%")
+                bar.update()
+
+            parent_policy = build_policy(run.policy, **run.policy_kwargs) if where == "parent" else None
+            pool = WorkerPool(n_workers, cfg, parent_policy=parent_policy, episode_timeout_s=run.episode_timeout_s,
+                              max_attempts=run.max_attempts, batch_wait_s=run.batch_wait_s)
+            try:
+                pool.run(todo, on_record, video_keys=videos)
+            finally:
+                if hasattr(parent_policy, "close"):
+                    parent_policy.close()
+        bar.close()
+        restarts, batches = pool.restarts, pool.policy_batches
+    else:
+        restarts, batches = 0, []
+    elapsed = time.monotonic() - t0
+    summary = summarize(records)
+    write_summary(summary, out)
+    run_info = {
+        "shard": f"{k}/{n}", "episodes_in_shard": len(mine), "ran_now": len(todo), "resumed": len(done),
+        "workers": n_workers, "policy": run.policy, "policy_placement": where, "wall_seconds": round(elapsed, 2),
+        "episodes_per_hour": round(3600 * len(todo) / elapsed, 1) if todo and elapsed > 0 else None,
+        "worker_restarts": restarts, "mean_policy_batch": round(sum(batches) / len(batches), 3) if batches else None,
+    }
+    (out / "run_info.json").write_text(json.dumps(run_info, indent=2) + "\n")
+    print_table(summary)
+    if run.plot and records:
+        from envs.eval.plot import plot_summary
+
+        plot_summary(summary, out / "summary.png")
+    return summary
