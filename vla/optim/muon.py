@@ -26,7 +26,7 @@ class Muon(OrthogonalizedOptimizer):
         ns_schedule: overrides the two above with a registry name or a list of per-step (a, b, c).
         eps: added to the Frobenius norm before dividing (a zero gradient gives a zero update).
         ns_dtype: "bfloat16" (reference behaviour) or "float32" (for CPUs without native bf16 matmul,
-            where bf16 measured 40–90× slower; see docs/benchmarks_optim.md).
+            where bf16 measured 40–90× slower; see docs/benchmarks.md).
         lr_scale, scale_factor: shape factor on lr, see `lr_scale.py`; default s·sqrt(max(A, B)), s = 0.2.
         num_heads, head_split_dim: per-head mode for every parameter of the group (see `heads.py`).
         stack_same_shape, distributed, process_group: see `OrthogonalizedOptimizer`.
