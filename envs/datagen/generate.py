@@ -15,6 +15,7 @@ import multiprocessing as mp
 import queue as queue_mod
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -209,13 +210,16 @@ def generate(cfg: GenConfig) -> Path | None:
             run_task(cfg, t, on_report)
     else:
         ctx = mp.get_context("spawn")  # fresh interpreters: no GL context crosses a fork
-        with ctx.Manager() as manager, ctx.Pool(workers) as pool:
+        # ProcessPoolExecutor workers are not daemonic, so lerobot's save_episode may start its own
+        # encoder processes inside them (a multiprocessing.Pool worker may not have children).
+        with ctx.Manager() as manager, ProcessPoolExecutor(workers, mp_context=ctx) as pool:
             q = manager.Queue()
-            pending = pool.map_async(_pool_worker, [(cfg, t, q) for t in todo])
-            while not (pending.ready() and q.empty()):
+            futures = [pool.submit(_pool_worker, (cfg, t, q)) for t in todo]
+            while not (all(f.done() for f in futures) and q.empty()):
                 with contextlib.suppress(queue_mod.Empty):
                     on_report(q.get(timeout=0.5))
-            pending.get()  # re-raise a worker's exception
+            for f in futures:
+                f.result()  # re-raise a worker's exception
     bar.close()
     from envs.datagen.merge import dataset_path
 
