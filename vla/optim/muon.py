@@ -78,8 +78,6 @@ class Muon(OrthogonalizedOptimizer):
 
     def _check_options(self, options: dict) -> None:
         super()._check_options(options)
-        if options["ns_dtype"] not in NS_DTYPES:
-            raise ValueError(f"ns_dtype must be one of {sorted(NS_DTYPES)}, got {options['ns_dtype']!r}")
         if len(options["ns_coefficients"]) != 3:
             raise ValueError(
                 f"ns_coefficients must be one (a, b, c) triple, got {options['ns_coefficients']}"

@@ -34,7 +34,16 @@ from vla.optim.heads import HeadSplit, merge_heads, split_heads
 from vla.optim.lr_scale import check_lr_scale, lr_scale_factor
 
 NS_DTYPES = {"bfloat16": torch.bfloat16, "float32": torch.float32}  # Newton–Schulz arithmetic
+
 MOMENTUM_CONVENTION = "ema"  # buf.lerp_(g, 1 − μ); SGD-form checkpoints differ by (1 − μ) and are refused
+
+
+def check_momentum_convention(state_dict: dict) -> None:
+    """Refuse a checkpoint whose momentum buffers use another convention (EMA vs SGD differ by 1 − μ)."""
+    for group in state_dict["param_groups"]:
+        convention = group.get("momentum_convention", MOMENTUM_CONVENTION)
+        if convention != MOMENTUM_CONVENTION:
+            raise ValueError(f"checkpoint momentum_convention {convention!r} != {MOMENTUM_CONVENTION!r}")
 
 
 @dataclass
@@ -87,6 +96,8 @@ class OrthogonalizedOptimizer(Optimizer):
             raise ValueError(f"Invalid momentum: {options['momentum']} (need 0 <= momentum < 1)")
         if not options["weight_decay"] >= 0.0:
             raise ValueError(f"Invalid weight_decay: {options['weight_decay']}")
+        if "ns_dtype" in options and options["ns_dtype"] not in NS_DTYPES:
+            raise ValueError(f"ns_dtype must be one of {sorted(NS_DTYPES)}, got {options['ns_dtype']!r}")
         if not options["eps"] >= 0.0:
             raise ValueError(f"Invalid eps: {options['eps']}")
         if not options["scale_factor"] > 0.0:
@@ -127,10 +138,7 @@ class OrthogonalizedOptimizer(Optimizer):
                 split.head_shape(p.shape[0], math.prod(p.shape[1:]))  # raises if heads do not divide the axis
 
     def load_state_dict(self, state_dict: dict) -> None:
-        for group in state_dict["param_groups"]:
-            convention = group.get("momentum_convention", MOMENTUM_CONVENTION)
-            if convention != MOMENTUM_CONVENTION:
-                raise ValueError(f"checkpoint momentum_convention {convention!r} != {MOMENTUM_CONVENTION!r}")
+        check_momentum_convention(state_dict)
         super().load_state_dict(state_dict)
 
     @staticmethod

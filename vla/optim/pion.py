@@ -93,8 +93,6 @@ class Pion(OrthogonalizedOptimizer):
 
     def _check_options(self, options: dict) -> None:
         super()._check_options(options)
-        if options["ns_dtype"] not in NS_DTYPES:
-            raise ValueError(f"ns_dtype must be one of {sorted(NS_DTYPES)}, got {options['ns_dtype']!r}")
         pion_schedule(options["promotion_steps"], options["ns_steps"])  # raises on bad k_p / ns_steps
         if options["low_rank"] not in (None, True, False):
             raise ValueError(f"low_rank must be None (auto), True or False, got {options['low_rank']!r}")

@@ -19,7 +19,7 @@ from torch.optim import Optimizer
 
 from vla.optim.heads import HeadSplit, find_attention_heads
 from vla.optim.muon import Muon
-from vla.optim.orthogonalized import MOMENTUM_CONVENTION
+from vla.optim.orthogonalized import check_momentum_convention
 from vla.optim.pion import Pion
 from vla.optim.routing import PRESETS, Rule, format_routing_table, parse_rules, route_parameters
 
@@ -162,9 +162,6 @@ class RoutedOptimizer(Optimizer):
         return loss
 
     def load_state_dict(self, state_dict: dict) -> None:
-        for group in state_dict["param_groups"]:
-            convention = group.get("momentum_convention", MOMENTUM_CONVENTION)
-            if convention != MOMENTUM_CONVENTION:
-                raise ValueError(f"checkpoint momentum_convention {convention!r} != {MOMENTUM_CONVENTION!r}")
+        check_momentum_convention(state_dict)
         super().load_state_dict(state_dict)
         self._bind_children(self.param_groups)
