@@ -45,8 +45,9 @@ class _Plan:
 class PickPlaceExpert:
     phases = ("approach", "descend", "close", "lift", "transport", "lower", "release", "retreat", "hold")
 
-    def __init__(self, env) -> None:
+    def __init__(self, env, goal: Goal | None = None) -> None:
         self.env = env
+        self.goal = goal  # None: the task's single in/on goal
         self.scene = Scene(env.raw)
         self.plan: _Plan | None = None
         self.phase = "approach"
@@ -57,7 +58,7 @@ class PickPlaceExpert:
     def reset(self) -> None:
         """Plan from the current (settled) scene; call after `env.reset()`."""
         self.scene = Scene(self.env.raw)  # a hard reset may rebuild the MuJoCo model
-        goal = self.scene.goal()
+        goal = self.goal or self.scene.goal()
         obj = self.scene.extent(goal.obj)
         others = [self.scene.extent(n) for n in self.scene.names() if n != goal.obj]
         rot0 = self.scene.eef_rot()
@@ -82,6 +83,11 @@ class PickPlaceExpert:
         return target.center[:2].copy()
 
     # ------------------------------------------------------------------ acting
+    @property
+    def done(self) -> bool:
+        """The motion is finished (object released, hand retreated); the goal may or may not hold."""
+        return self.phase == "hold"
+
     def _set_phase(self, phase: str) -> None:
         self.phase, self._phase_steps, self._history = phase, 0, []
 

@@ -55,9 +55,27 @@ class Extent:
 
 @dataclass(frozen=True)
 class Goal:
-    relation: str  # "in" or "on"
-    obj: str  # body name of the object to move
-    target: str  # body name of the receptacle (basket, plate, ...)
+    """One BDDL goal predicate, mapped to scene bodies.
+
+    Pick-and-place (`in`/`on`): `obj` is the body to move, `target` the body carrying the receptacle,
+    `region` the raw receptacle name (a body or a region site such as `flat_stove_1_cook_region`).
+    Articulated (`open`/`close`/`turnon`/`turnoff`): `obj` is the fixture body, `region` the raw name
+    of the part (e.g. `wooden_cabinet_1_middle_region`), `target` is None.
+    """
+
+    relation: str  # lower-case BDDL predicate: in, on, open, close, turnon, turnoff
+    obj: str
+    target: str | None = None
+    region: str | None = None
+    predicate: tuple[str, ...] = ()  # the raw BDDL predicate, as `Scene.holds` evaluates it
+
+    @property
+    def is_pick_place(self) -> bool:
+        return self.relation in PICK_PLACE_RELATIONS
+
+
+PICK_PLACE_RELATIONS = ("in", "on")
+ARTICULATED_RELATIONS = ("open", "close", "turnon", "turnoff")
 
 
 class Scene:
@@ -111,13 +129,29 @@ class Scene:
         boxes = pos[:, None, :] + np.einsum("nij,nkj->nki", rot, local)
         return Extent(boxes.min((0, 1)), boxes.max((0, 1)), boxes)
 
+    def goals(self) -> list[Goal]:
+        """Every predicate of the task's BDDL goal (a conjunction), in the file's order."""
+        goals = []
+        for pred in self.domain.parsed_problem["goal_state"]:
+            relation = pred[0].lower()
+            if relation in PICK_PLACE_RELATIONS and len(pred) == 3:
+                goals.append(Goal(relation, self._owner(pred[1]), self._owner(pred[2]), pred[2], tuple(pred)))
+            elif relation in ARTICULATED_RELATIONS and len(pred) == 2:
+                goals.append(Goal(relation, self._owner(pred[1]), None, pred[1], tuple(pred)))
+            else:
+                raise UnsupportedTaskError(f"goal predicate {pred} is not handled by the scripted experts")
+        return goals
+
     def goal(self) -> Goal:
         """The single (relation, object, receptacle) predicate of a pick-and-place task."""
-        preds = self.domain.parsed_problem["goal_state"]
-        if len(preds) != 1 or len(preds[0]) != 3 or preds[0][0].lower() not in ("in", "on"):
-            raise UnsupportedTaskError(f"goal {preds} is not a single 'in'/'on' predicate")
-        relation, obj, target = preds[0][0].lower(), preds[0][1], preds[0][2]
-        return Goal(relation, self._owner(obj), self._owner(target))
+        goals = self.goals()
+        if len(goals) != 1 or not goals[0].is_pick_place:
+            raise UnsupportedTaskError(f"goal {[g.predicate for g in goals]} is not a single 'in'/'on' predicate")
+        return goals[0]
+
+    def holds(self, goal: Goal) -> bool:
+        """Whether one goal predicate is true now (LIBERO's own predicate code, as the success check)."""
+        return bool(self.domain._eval_predicate(list(goal.predicate)))
 
     def _owner(self, name: str) -> str:
         """Map a region name (e.g. `basket_1_contain_region`) to the body that carries it."""
