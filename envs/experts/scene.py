@@ -146,7 +146,9 @@ class Scene:
         """The single (relation, object, receptacle) predicate of a pick-and-place task."""
         goals = self.goals()
         if len(goals) != 1 or not goals[0].is_pick_place:
-            raise UnsupportedTaskError(f"goal {[g.predicate for g in goals]} is not a single 'in'/'on' predicate")
+            raise UnsupportedTaskError(
+                f"goal {[g.predicate for g in goals]} is not a single 'in'/'on' predicate"
+            )
         return goals[0]
 
     def holds(self, goal: Goal) -> bool:
