@@ -28,7 +28,16 @@ from pathlib import Path
 
 import numpy as np
 
-VARIANTS = ("default", "no_msaa", "no_reflection", "no_skybox", "no_shadow", "small_buffer", "lossless", "all")
+VARIANTS = (
+    "default",
+    "no_msaa",
+    "no_reflection",
+    "no_skybox",
+    "no_shadow",
+    "small_buffer",
+    "lossless",
+    "all",
+)
 _LOSSLESS = {"no_reflection", "no_skybox", "no_shadow", "small_buffer"}
 _FLAG_OF = {"no_reflection": "mjRND_REFLECTION", "no_skybox": "mjRND_SKYBOX", "no_shadow": "mjRND_SHADOW"}
 
@@ -93,7 +102,9 @@ def main() -> None:
                 for _ in range(args.frames):
                     env.render_images()
                 times[variant].append(1000 * (time.perf_counter() - t0) / args.frames)
-        rows = [{"variant": v, "ms_per_two_camera_frame": round(float(np.median(times[v])), 1)} for v in VARIANTS]
+        rows = [
+            {"variant": v, "ms_per_two_camera_frame": round(float(np.median(times[v])), 1)} for v in VARIANTS
+        ]
         configure(ctx, "default", defaults, args.resolution)
         for row in rows:
             diffs = {}
@@ -109,14 +120,23 @@ def main() -> None:
     finally:
         env.close()
 
-    result = {"suite": args.suite, "task": args.task, "resolution": args.resolution, "defaults": defaults, "rows": rows}
+    result = {
+        "suite": args.suite,
+        "task": args.task,
+        "resolution": args.resolution,
+        "defaults": defaults,
+        "rows": rows,
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1))
     for row in rows:
         d = row["diff_vs_default"]
         print(
             f"{row['variant']:14s} {row['ms_per_two_camera_frame']:7.1f} ms/frame  {row['speedup']:.2f}x  "
-            + "  ".join(f"{k.split('.')[-1]}: mean {v['mean_abs']} max {v['max_abs']} >8: {v['pct_pixels_over_8']}%" for k, v in d.items())
+            + "  ".join(
+                f"{k.split('.')[-1]}: mean {v['mean_abs']} max {v['max_abs']} >8: {v['pct_pixels_over_8']}%"
+                for k, v in d.items()
+            )
         )
     if args.png:
         save_png(images, rows, args.png)
@@ -137,7 +157,9 @@ def save_png(images: dict, rows: list[dict], path: Path) -> None:
             diff = np.clip(8 * np.abs(img.astype(np.int16) - ref.astype(np.int16)), 0, 255).astype(np.uint8)
             axes[2 * i, j].imshow(img)
             axes[2 * i + 1, j].imshow(diff)
-            axes[2 * i, j].set_title(f"{v}\n{row['ms_per_two_camera_frame']} ms ({row['speedup']}x)", fontsize=8)
+            axes[2 * i, j].set_title(
+                f"{v}\n{row['ms_per_two_camera_frame']} ms ({row['speedup']}x)", fontsize=8
+            )
             axes[2 * i + 1, j].set_title(f"|diff| x8 ({key.split('.')[-1]})", fontsize=7)
     for ax in axes.flat:
         ax.axis("off")
