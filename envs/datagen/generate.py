@@ -152,6 +152,9 @@ def run_task(cfg: GenConfig, task_id: int, report: Callable[[Report], None]) -> 
 
 def _pool_worker(args: tuple[GenConfig, int, object]) -> int:
     cfg, task_id, q = args
+    from envs.libero_bootstrap import share_cores_between_renderers
+
+    share_cores_between_renderers(cfg.workers)
     run_task(cfg, task_id, q.put)
     return task_id
 

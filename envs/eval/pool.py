@@ -46,6 +46,7 @@ class WorkerPool:
             raise ValueError("a parent policy is needed exactly when placement == 'parent'")
         if parent_policy is not None:
             cfg = replace(cfg, parent_spec=parent_policy.spec)
+        cfg = replace(cfg, n_workers=n_workers)
         self.cfg, self.policy = cfg, parent_policy
         self.timeout, self.max_attempts, self.batch_wait = episode_timeout_s, max_attempts, batch_wait_s
         self.ctx = mp.get_context("spawn")

@@ -34,6 +34,7 @@ class WorkerConfig:
     temporal_ensemble: float | None = None
     video_fps: float = 10.0
     video_dir: str | None = None
+    n_workers: int = 1  # rendering processes sharing the machine (sets llvmpipe's thread count)
 
 
 class PolicyBuildError(RuntimeError):
@@ -127,6 +128,9 @@ class _Runner:
 def worker_main(conn, cfg: WorkerConfig) -> None:
     """Entry point of a spawned worker process."""
     os.environ.setdefault("MUJOCO_GL", "egl")
+    from envs.libero_bootstrap import share_cores_between_renderers
+
+    share_cores_between_renderers(cfg.n_workers)
     runner = _Runner(conn, cfg)
     try:
         while True:
