@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import multiprocessing as mp
+import os
 import queue as queue_mod
 import time
 from collections.abc import Callable
@@ -25,7 +26,7 @@ from envs.datagen import shards
 from envs.datagen.merge import merge_shards
 from envs.libero.constants import NUM_INIT_STATES
 
-MAX_WORKERS = 2  # 2 cores: more parallel simulators gain nothing
+MAX_WORKERS = os.cpu_count() or 1  # one simulator per core; more only contend
 RESUME_KEYS = ("suite", "seed", "resolution", "layout", "action_noise", "use_videos")
 
 
@@ -92,7 +93,7 @@ def validate(cfg: GenConfig) -> None:
             "set action_noise > 0 so repeated init states give different demonstrations"
         )
     if not 1 <= cfg.workers <= MAX_WORKERS:
-        raise GenerationError(f"workers must be in 1..{MAX_WORKERS}, got {cfg.workers}")
+        raise GenerationError(f"workers must be in 1..{MAX_WORKERS} (this machine's cores), got {cfg.workers}")
     if cfg.resolution <= 0:
         raise GenerationError(f"resolution must be positive, got {cfg.resolution}")
 

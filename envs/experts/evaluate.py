@@ -12,12 +12,13 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
+import os
 import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
 
-MAX_WORKERS = 2
+MAX_WORKERS = os.cpu_count() or 1  # one simulator process per core
 
 
 def parse_ids(spec: str, n: int, what: str) -> list[int]:
