@@ -54,11 +54,34 @@ class Extent:
 
 
 @dataclass(frozen=True)
+class Region:
+    """A LIBERO region site (`flat_stove_1_cook_region`, `living_room_table_plate_right_region`, ...).
+
+    LIBERO judges it against the *body origin* of the object, not its extent:
+      * `in`: origin inside pos +- |rot @ size| (the lower bound 1 cm lower), no contact needed;
+      * `on`: `d = rot @ (origin - pos)`, |d_xy| < size_xy and size_z - 0.005 < d_z < size_z + 0.10, plus
+        contact with the parent body when the region has one (table regions have none).
+    """
+
+    name: str
+    pos: np.ndarray  # (3,) site position, world
+    rot: np.ndarray  # (3, 3) site rotation matrix
+    size: np.ndarray  # (3,) half sizes, site frame
+    owner: str | None  # body carrying the region, None for table regions
+
+    @property
+    def half_extent(self) -> np.ndarray:
+        """World-axis half extents, as LIBERO's `in_box` computes them (|rot @ size|)."""
+        return np.abs(self.rot @ self.size)
+
+
+@dataclass(frozen=True)
 class Goal:
     """One BDDL goal predicate, mapped to scene bodies.
 
     Pick-and-place (`in`/`on`): `obj` is the body to move, `target` the body carrying the receptacle,
-    `region` the raw receptacle name (a body or a region site such as `flat_stove_1_cook_region`).
+    `region` the raw receptacle name (a body or a region site such as `flat_stove_1_cook_region`);
+    `target` is None for a region of the table itself (`living_room_table_plate_right_region`).
     Articulated (`open`/`close`/`turnon`/`turnoff`): `obj` is the fixture body, `region` the raw name
     of the part (e.g. `wooden_cabinet_1_middle_region`), `target` is None.
     """
@@ -129,13 +152,30 @@ class Scene:
         boxes = pos[:, None, :] + np.einsum("nij,nkj->nki", rot, local)
         return Extent(boxes.min((0, 1)), boxes.max((0, 1)), boxes)
 
+    def origin(self, name: str) -> np.ndarray:
+        """A body's origin (world): what LIBERO's `in`/`on` checks compare, not the extent's centre."""
+        return np.array(self.data.body_xpos[self.body_id(name)])
+
+    def region(self, name: str | None) -> Region | None:
+        """The region site called `name`, or None when `name` is a body (a plate, a basket)."""
+        sites = self.domain.object_sites_dict
+        if name is None or name not in sites or name in self.domain.obj_body_id:
+            return None
+        sid = self.model.site_name2id(name)
+        owner = self._owner(name, table_ok=True)
+        rot = np.array(self.data.site_xmat[sid]).reshape(3, 3)
+        return Region(
+            name, np.array(self.data.site_xpos[sid]), rot, np.asarray(sites[name].size, float), owner
+        )
+
     def goals(self) -> list[Goal]:
         """Every predicate of the task's BDDL goal (a conjunction), in the file's order."""
         goals = []
         for pred in self.domain.parsed_problem["goal_state"]:
             relation = pred[0].lower()
             if relation in PICK_PLACE_RELATIONS and len(pred) == 3:
-                goals.append(Goal(relation, self._owner(pred[1]), self._owner(pred[2]), pred[2], tuple(pred)))
+                target = self._owner(pred[2], table_ok=pred[2] in self.domain.object_sites_dict)
+                goals.append(Goal(relation, self._owner(pred[1]), target, pred[2], tuple(pred)))
             elif relation in ARTICULATED_RELATIONS and len(pred) == 2:
                 goals.append(Goal(relation, self._owner(pred[1]), None, pred[1], tuple(pred)))
             else:
@@ -155,14 +195,45 @@ class Scene:
         """Whether one goal predicate is true now (LIBERO's own predicate code, as the success check)."""
         return bool(self.domain._eval_predicate(list(goal.predicate)))
 
-    def _owner(self, name: str) -> str:
-        """Map a region name (e.g. `basket_1_contain_region`) to the body that carries it."""
+    def _owner(self, name: str, table_ok: bool = False) -> str | None:
+        """Map a region name (e.g. `basket_1_contain_region`) to the body that carries it.
+
+        With `table_ok`, a region of a fixture that is no scene body (the table) maps to None.
+        """
         if name in self.domain.obj_body_id:
             return name
         owners = [b for b in self.domain.obj_body_id if name.startswith(b + "_")]
+        if not owners and table_ok:
+            return None
         if not owners:
             raise UnsupportedTaskError(f"cannot map {name!r} to a scene body; bodies: {self.names()}")
         return max(owners, key=len)
 
     def success(self) -> bool:
         return bool(self.domain._check_success())
+
+    # ------------------------------------------------------------------ articulation (articulated.py)
+    def articulation_joint(self, goal: Goal) -> str:
+        """The joint LIBERO judges an open/close/turnon goal by (object_states: a region's or a fixture's)."""
+        site = self.domain.object_sites_dict.get(goal.region)
+        joints = list(getattr(site, "joints", None) or []) or list(self.domain.get_object(goal.obj).joints)
+        if not joints:
+            raise UnsupportedTaskError(f"{goal.region or goal.obj} has no articulation joint")
+        return joints[0]
+
+    def articulation_ranges(self, obj: str) -> dict:
+        """LIBERO's open/close/turnon qpos ranges of an articulated fixture (articulated_objects.py)."""
+        return dict(self.domain.get_object(obj).object_properties.get("articulation", {}))
+
+    def joint_qpos(self, joint: str) -> float:
+        return float(self.data.qpos[self.model.get_joint_qpos_addr(joint)])
+
+    def body_boxes(self, body: int) -> np.ndarray:
+        """World corners (n, 8, 3) of the collision geoms of exactly one body (not its tree)."""
+        m = self.model
+        geoms = [g for g in self._geoms_of_root.get(int(m.body_rootid[body]), []) if m.geom_bodyid[g] == body]
+        aabb = np.asarray(m.geom_aabb)[geoms]
+        pos = np.asarray(self.data.geom_xpos)[geoms]
+        rot = np.asarray(self.data.geom_xmat)[geoms].reshape(-1, 3, 3)
+        local = aabb[:, None, :3] + aabb[:, None, 3:] * _CORNER_SIGNS[None]
+        return pos[:, None, :] + np.einsum("nij,nkj->nki", rot, local)

@@ -66,7 +66,7 @@ def test_expert_through_policy_protocol(object_env):
 def test_unsupported_suite_is_refused():
     class FakeEnv:
         class task:  # noqa: N801
-            suite = "libero_goal"
+            suite = "libero_90"
 
     with pytest.raises(UnsupportedTaskError, match="supported suites: " + ", ".join(SUPPORTED_SUITES)):
         make_expert(FakeEnv())
