@@ -39,13 +39,21 @@ def parse_ids(spec: str, n: int, what: str) -> list[int]:
 
 
 def _run_task(args: tuple[str, int, list[int]]) -> list[dict]:
+    """Every init state of one task; a task the expert cannot plan counts as failed (phase 'unsupported')."""
     suite, task_id, states = args
-    from envs.experts.runner import run_episode
+    from envs.experts.registry import make_expert
+    from envs.experts.runner import EpisodeResult, run_episode
+    from envs.experts.scene import UnsupportedTaskError
     from envs.libero.env import LiberoEnv
 
     env = LiberoEnv(suite, task_id, cameras=())
     try:
-        return [asdict(run_episode(env, i)) for i in states]
+        try:
+            expert = make_expert(env, allow_unsupported=True)
+        except UnsupportedTaskError as e:
+            print(f"task {task_id}: {e}", file=sys.stderr)
+            return [asdict(EpisodeResult(suite, task_id, i, False, 0, "unsupported")) for i in states]
+        return [asdict(run_episode(env, i, expert=expert)) for i in states]
     finally:
         env.close()
 
@@ -80,14 +88,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--states", default="0-49")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--out", type=Path)
+    parser.add_argument(
+        "--allow-unsupported", action="store_true", help="also sweep suites not (yet) in SUPPORTED_SUITES"
+    )
     args = parser.parse_args(argv)
 
     from envs.experts.registry import SUPPORTED_SUITES
     from envs.libero.constants import NUM_INIT_STATES
     from envs.libero.tasks import num_tasks
 
-    if args.suite not in SUPPORTED_SUITES:
-        sys.exit(f"error: no scripted expert for {args.suite!r}; supported: {', '.join(SUPPORTED_SUITES)}")
+    if args.suite not in SUPPORTED_SUITES and not args.allow_unsupported:
+        sys.exit(
+            f"error: no scripted expert for {args.suite!r}; supported: {', '.join(SUPPORTED_SUITES)} "
+            "(--allow-unsupported sweeps it anyway)"
+        )
     try:
         tasks = parse_ids(args.tasks, num_tasks(args.suite), "task ids")
         states = parse_ids(args.states, NUM_INIT_STATES, "init states")
