@@ -26,7 +26,7 @@ from envs.experts.registry import make_expert
 from envs.libero.constants import ACTION_DIM, CONTROL_HZ, STATE_DIM
 from vla.protocol import TASK_KEY, PolicySpec, ProtocolError, validate_batch
 
-POLICY_ID = "scripted_pick_place_expert"
+POLICY_ID = "scripted_task_expert"
 
 
 class ScriptedExpertPolicy:
