@@ -17,11 +17,17 @@ into the drawer (-u), closing axis vertical, the bar between the fingers -- in f
     orient -> approach (10 cm in front of the handle) -> insert -> grip -> pull (along u)
     -> release -> back -> restore (start pose and top-down orientation) -> hold
 
-Closing skips the grip: the closed fingers push the handle along -u until the joint passes 0.
+Closing (measured 10/10, libero_10 task 3 states 0-9, after the bowl placement) does not use the
+horizontal hand: with its closing axis vertical the hand spans ~+-10 cm and stalls on the table ~10 cm
+above a bottom drawer's handle (z 0.946 on a 0.9 table); pushing the bar with a top-down hand meets
+the upper drawer's handle (it sticks out 3 cm) at the cabinet face. So the closed fingers, pitched
+45 deg from straight down towards the cabinet (fingertips lead, hand body trails up and back), push
+the front panel beside the handle bar, on its wider side, at the bar's height, until qpos > 0.003
+(reached ~0.001-0.002 when the episode succeeds; the joint stops at 0.01). When the skill starts with
+the hand over the open drawer (after a placement), it first moves out along u, then down.
 Stove knob (`KnobSkill`): top-down grasp of the knob's fin (its tallest geom) at the hinge axis,
 fingers closing across the fin, then the hand is yawed by +1 rad about the hinge (qpos follows the
-hand), released, lifted. Not done: the microwave door (`close microwave_1`, libero_10 task 9)
-has no skill yet; `skill_for` raises UnsupportedTaskError for it.
+hand), released, lifted. The microwave door is `door.DoorSkill`.
 """
 
 from __future__ import annotations
@@ -46,6 +52,7 @@ PUSH_MARGIN = 0.03  # push / pull this much past the distance the joint still ha
 KNOB_TURN = 1.0  # rad beyond the knob's start angle (turned on at 0.5)
 KNOB_BELOW_TOP = 0.015
 HOVER = 0.08
+PUSH_PITCH = np.pi / 4  # closing: fingers tilted this far from straight down towards the drawer
 
 
 def horizontal_grip_rotation(u: np.ndarray, current: np.ndarray) -> np.ndarray:
@@ -132,12 +139,42 @@ class DrawerSkill(_Skill):
         self.handle, self._q0 = handle.mean(0), self.qpos()  # the handle moves with the drawer
         self.rot = horizontal_grip_rotation(self.u, sc.eef_rot())
         self.opening = self.goal.relation == "open"
+        if not self.opening:  # push the front panel beside the handle with a top-down hand
+            self.handle, self.rot = self._push_point(boxes, handle), self._push_rotation()
         # qpos to pass: a margin beyond LIBERO's threshold (open: < -0.14; close: > 0.0)
         limit = max(ranges["default_open_ranges"], key=abs) if self.opening else 0.0
         self.goal_qpos = (limit - self.sign * 0.005) if self.opening else 0.003 * self.sign * -1
         self.grip = GRIPPER_OPEN if self.opening else GRIPPER_CLOSE
         self.retries = 0
         self._set_phase("orient")
+
+    def _push_point(self, boxes: np.ndarray, handle: np.ndarray) -> np.ndarray:
+        """A point on the drawer's front panel beside the handle bar, at the bar's height.
+
+        A horizontal hand cannot get down to a bottom drawer's handle (its closing-axis span hits the
+        table), and a hand pushing the bar itself meets the handle of the drawer above at the cabinet
+        face; so closing pushes the panel on the wider side of the bar, with a top-down hand.
+        """
+        w = np.cross(self.u, [0.0, 0.0, 1.0])
+        w /= np.linalg.norm(w)
+        front = float(max((b @ self.u).max() for b in boxes if not np.array_equal(b, handle)))
+        pw, hw = boxes.reshape(-1, 3) @ w, handle @ w
+        left, right = hw.min() - pw.min(), pw.max() - hw.max()
+        lateral = (hw.min() + pw.min()) / 2 if left > right else (hw.max() + pw.max()) / 2
+        centre = handle.mean(0)
+        point = centre + w * (lateral - centre @ w)
+        return point + self.u * (front - point @ self.u)
+
+    def _push_rotation(self) -> np.ndarray:
+        """Fingers pointing down and PUSH_PITCH into the cabinet (-u), closing axis lateral: the
+        fingertips lead, the hand body trails up and back, clear of the drawer above and its handle."""
+        a = -self.u * np.sin(PUSH_PITCH) - np.array([0.0, 0.0, np.cos(PUSH_PITCH)])
+        a /= np.linalg.norm(a)
+        current, candidates = self.scene.eef_rot(), []
+        for closing in (np.cross(self.u, [0.0, 0.0, 1.0]), -np.cross(self.u, [0.0, 0.0, 1.0])):
+            closing = closing / np.linalg.norm(closing)
+            candidates.append(np.stack([closing, np.cross(a, closing), a], axis=1))
+        return min(candidates, key=lambda r: np.linalg.norm(rotation_error(r, current)))
 
     def _travel(self) -> float:
         """Hand travel along u still needed for the joint to reach its goal (signed: + means along u)."""
@@ -157,10 +194,13 @@ class DrawerSkill(_Skill):
                 self._set_phase("approach")
         if self.phase == "approach":
             target = handle + self.u * PRE_HANDLE
+            ahead = float((eef - handle) @ self.u)
+            if ahead < PRE_HANDLE - 0.03:  # hand over the open drawer (after a placement): out first
+                target = eef + self.u * (PRE_HANDLE - ahead)
             if self._at(target, rot) or self._timed_out():
                 self._set_phase("insert")
         if self.phase == "insert":
-            target = handle - self.u * INSERT_DEPTH if self.opening else handle + self.u * 0.01
+            target = handle - self.u * INSERT_DEPTH if self.opening else handle + self.u * 0.015
             if self._at(target, tol=0.004) or self._stalled() or self._timed_out():
                 self._set_phase("grip" if self.opening else "push")
         if self.phase == "grip":

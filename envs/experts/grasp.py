@@ -8,7 +8,11 @@ Rules measured on libero_object / libero_spatial (../shared/reference/libero.md 
   * objects wider than the opening in every direction (bowls) are held by the rim: the grip site sits
     (radius - 1.2 cm) from the centre along the closing axis, one finger inside the wall;
   * the hand spans +-10.5 cm along the closing axis, ~2.4 cm above the grip site: among candidate
-    yaws and rim sides we choose the one whose hand footprint keeps furthest from other bodies.
+    yaws and rim sides we choose the one whose hand footprint keeps furthest from other bodies;
+  * tall objects wider than the opening in every direction (the moka pot: 8.2 cm octagon, 13 cm tall,
+    spout and handle along one axis) slip out of a rim grasp; they are held by a part of their own
+    collision geometry that fits between the fingers (the pot's handle loop, 1.4 cm thick) with the
+    palm above every box in the finger slab (`part_grasp`).
 """
 
 from __future__ import annotations
@@ -30,6 +34,10 @@ RIM_INSET = 0.012
 ELONGATION = 1.25
 SAFE_CLEARANCE = 0.02  # clearances beyond this are all equally good
 SHIFT_MARGIN = 0.02  # keep the grasp this far inside the object's ends
+FINGER_HALF_WIDTH = 0.012  # finger pads' half width across the closing axis
+FINGER_BELOW_GRIP = 0.015  # fingertips below the grip site
+PALM_HALF_WIDTH = 0.025  # hand half thickness across the closing axis, for a part grasp's own object
+TALL_RATIO = 1.3  # height / narrowest width beyond which a too-wide object gets a part grasp
 
 
 @dataclass(frozen=True)
@@ -90,14 +98,22 @@ def footprint_clearance(pos: np.ndarray, closing: np.ndarray, obstacles: list[Ex
     return float(best)
 
 
-def plan_grasp(obj: Extent, closing0: np.ndarray, obstacles: list[Extent]) -> GraspPlan:
-    """Choose the grasp for `obj`, starting from a hand whose closing axis is `closing0` (world)."""
+def plan_grasp(obj: Extent, closing0: np.ndarray, obstacles: list[Extent], lead: bool = False) -> GraspPlan:
+    """Choose the grasp for `obj`, starting from a hand whose closing axis is `closing0` (world).
+
+    `lead`: the object must lead the hand into an enclosure (the microwave), so a too-wide object is
+    held by its outermost graspable part (a mug's handle) with the hand clear of the rest of it.
+    """
     long_ax, short_ax = principal_axes(obj.corners)
     long_len, short_len = extent_along(obj.corners, long_ax), extent_along(obj.corners, short_ax)
     z = max(obj.bottom + MIN_ABOVE_SUPPORT, obj.top - GRASP_BELOW_TOP)
     centre = np.array([*obj.center[:2], z])
     candidates: list[tuple[float, GraspPlan]] = []
 
+    if short_len > MAX_OPENING and (lead or obj.size[2] > TALL_RATIO * short_len):
+        plan = part_grasp(obj, closing0, obstacles, outermost=lead)
+        if plan is not None:
+            return plan
     if short_len > MAX_OPENING:  # bowl-like: rim grasp, try yaws and both sides
         radius = min(long_len, short_len) / 2
         for yaw in np.deg2rad([0, 30, -30, 60, -60, 90]):
@@ -123,3 +139,64 @@ def plan_grasp(obj: Extent, closing0: np.ndarray, obstacles: list[Extent]) -> Gr
             score = min(clear, SAFE_CLEARANCE) - 0.001 * abs(yaw) - 0.1 * abs(shift)
             candidates.append((score, GraspPlan(pos, float(yaw), clear, False)))
     return max(candidates, key=lambda c: c[0])[1]
+
+
+def _intervals(boxes: np.ndarray, pos: np.ndarray, closing: np.ndarray) -> np.ndarray:
+    """Per box (n, 3, 2): [lo, hi] along the closing axis, across it, and in z, relative to `pos`."""
+    across = np.array([-closing[1], closing[0], 0.0])
+    rel = boxes - pos
+    proj = np.stack([rel @ closing, rel @ across, rel[..., 2]], -1)  # (n, 8, 3)
+    return np.stack([proj.min(1), proj.max(1)], -1)
+
+
+def part_fit(obj: Extent, pos_xy: np.ndarray, closing: np.ndarray, clear_body: bool = False) -> float | None:
+    """Grip-site height at which the fingers close around the part of `obj` under `pos_xy`, or None.
+
+    The part is every collision box in the finger slab (+-FINGER_HALF_WIDTH across the closing axis);
+    the palm (HAND_ABOVE_GRIP above the grip site) must clear the slab's highest box and every box
+    under the hand's footprint, and the slab's boxes at finger height must fit in the opening.
+    `clear_body`: no box outside the slab may lie under the palm at all (the hand stays beside it).
+    """
+    closing = np.array([closing[0], closing[1], 0.0]) / np.linalg.norm(closing[:2])
+    iv = _intervals(obj.boxes, np.array([*pos_xy, 0.0]), closing)
+    in_slab = (iv[:, 1, 0] < FINGER_HALF_WIDTH) & (iv[:, 1, 1] > -FINGER_HALF_WIDTH)
+    in_slab &= (iv[:, 0, 0] < MAX_OPENING / 2) & (iv[:, 0, 1] > -MAX_OPENING / 2)
+    if not in_slab.any():
+        return None
+    z = float(iv[in_slab, 2, 1].max()) - HAND_ABOVE_GRIP + 0.004
+    if z < obj.bottom + MIN_ABOVE_SUPPORT:
+        return None
+    band = in_slab & (iv[:, 2, 1] > z - FINGER_BELOW_GRIP) & (iv[:, 2, 0] < z + HAND_ABOVE_GRIP)
+    if not band.any() or iv[band, 0, 0].min() < -MAX_OPENING / 2 or iv[band, 0, 1].max() > MAX_OPENING / 2:
+        return None
+    held = band & (iv[:, 0, 0] < 0.005) & (iv[:, 0, 1] > -0.005)  # something between the fingers
+    if not held.any():
+        return None
+    high = (iv[:, 2, 1] > z + HAND_ABOVE_GRIP) | (clear_body & ~in_slab)
+    under_palm = high & (iv[:, 1, 0] < PALM_HALF_WIDTH) & (iv[:, 1, 1] > -PALM_HALF_WIDTH)
+    under_palm &= iv[:, 0, 0] < HAND_HALF_SPAN
+    under_palm &= iv[:, 0, 1] > -HAND_HALF_SPAN
+    if under_palm.any():
+        return None
+    return z
+
+
+def part_grasp(
+    obj: Extent, closing0: np.ndarray, obstacles: list[Extent], outermost: bool = False
+) -> GraspPlan | None:
+    """Grasp a part of a too-wide object (a handle): the feasible box centre nearest the middle, or
+    with `outermost` the farthest one, with the hand beside (not over) the rest of the object."""
+    candidates: list[tuple[float, GraspPlan]] = []
+    for box in obj.boxes:
+        xy = box[:, :2].mean(0)
+        for yaw in np.deg2rad([0, 45, -45, 90]):
+            closing = rot_z(yaw) @ closing0
+            z = part_fit(obj, xy, closing, clear_body=outermost)
+            if z is None:
+                continue
+            pos = np.array([*xy, z])
+            clear = footprint_clearance(pos, closing, obstacles)
+            dist = float(np.linalg.norm(xy - obj.center[:2]))
+            score = min(clear, SAFE_CLEARANCE) + 0.5 * (dist if outermost else -dist)
+            candidates.append((score, GraspPlan(pos, float(yaw), clear, False)))
+    return max(candidates, key=lambda c: c[0])[1] if candidates else None

@@ -14,7 +14,8 @@ A skill whose predicate already holds when its turn comes is skipped; a finished
 predicate does not hold is not retried (the episode runs out its step budget, and the env's
 success check decides). Routing (`skill_for`): `on` a table region for an object wider than the
 fingers -> `push.PushSkill`; other `in`/`on` -> `PickPlaceExpert`; `open`/`close` of a drawer ->
-`articulated.DrawerSkill`; `turnon`/`turnoff` -> `articulated.KnobSkill`. Placing into a drawer
+`articulated.DrawerSkill`; `open`/`close` of anything else (a hinged door) -> `door.DoorSkill`;
+`turnon`/`turnoff` -> `articulated.KnobSkill`. Placing into a drawer
 gets an implicit `open` of it first (`with_implicit_opens`). Binding, as for every expert: `TaskExpert(env)`, `expert.reset()` after
 every `env.reset()`, then `env.step(expert.act())`.
 """
@@ -25,6 +26,7 @@ import numpy as np
 
 from envs.experts.articulated import DrawerSkill, KnobSkill
 from envs.experts.control import GRIPPER_OPEN
+from envs.experts.door import DoorSkill
 from envs.experts.grasp import MAX_OPENING
 from envs.experts.pick_place import PickPlaceExpert
 from envs.experts.push import PushSkill
@@ -74,6 +76,8 @@ def skill_for(env, goal: Goal):
         return PickPlaceExpert(env, goal)
     if goal.relation in ("open", "close") and _is_drawer(Scene(env.raw), goal):
         return DrawerSkill(env, goal)
+    if goal.relation in ("open", "close"):
+        return DoorSkill(env, goal)  # a hinged door (microwave); raises if it is none
     if goal.relation in ("turnon", "turnoff"):
         return KnobSkill(env, goal)
     raise UnsupportedTaskError(f"no scripted skill for {goal.predicate} yet")

@@ -1,4 +1,4 @@
-"""Articulated and push skills: drawer opening, stove knob, plate drag (success from the env) and their geometry."""
+"""Articulated and push skills: drawer open/close, microwave door, stove knob, plate drag (success from the env)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import numpy as np
 
 from envs.experts.articulated import DrawerSkill, KnobSkill, horizontal_grip_rotation, opening_sign
 from envs.experts.control import rotation_error
+from envs.experts.door import DoorSkill
 from envs.experts.push import PushSkill, push_direction
 from envs.experts.registry import make_expert
 from envs.experts.runner import run_episode
@@ -73,5 +74,36 @@ def test_an_open_is_inserted_before_placing_into_a_drawer():  # libero_goal 3, n
         expert = make_expert(env, allow_unsupported=True)
         assert [g.relation for g in expert.goals] == ["open", "in"]
         assert expert.goals[0].region == expert.goals[1].region
+    finally:
+        env.close()
+
+
+def test_place_the_bowl_in_the_bottom_drawer_and_close_it():  # libero_10 3, ~290 steps
+    result, expert = _episode("libero_10", 3, 0, DrawerSkill)
+    assert result.success, f"phase {result.phase}"
+    assert expert.skills[-1].qpos() > 0.0  # LIBERO's closed threshold (WhiteCabinet), strict
+
+
+def test_close_the_microwave_door():  # libero_10 9: the door alone from the init state, ~85 steps
+    from envs.experts.scene import Scene
+    from envs.libero.env import LiberoEnv
+
+    env = LiberoEnv("libero_10", 9, cameras=())
+    try:
+        env.reset(options={"init_state": 0})
+        scene = Scene(env.raw)
+        goal = next(g for g in scene.goals() if g.relation == "close")
+        skill = DoorSkill(env, goal)
+        skill.reset()
+        assert skill.qpos() < -1.0  # the door starts wide open
+        for _ in range(300):
+            env.step(skill.act())
+            if skill.done:
+                break
+        for _ in range(20):  # the retreat must not have left the door moving open
+            env.step(np.array([0.0, 0.0, 0.0, 0.0, 0.0, 0.0, -1.0]))
+        assert skill.done, skill.phase
+        assert skill.qpos() > -0.005  # LIBERO's closed threshold (Microwave)
+        assert scene.holds(goal)
     finally:
         env.close()
