@@ -57,7 +57,7 @@ def _cfg(tmp_path, **kw) -> GenConfig:
 @pytest.mark.parametrize(
     ("kw", "err", "match"),
     [
-        ({"suite": "libero_goal"}, GenerationError, "supported: libero_object, libero_spatial"),
+        ({"suite": "libero_90"}, GenerationError, "supported: libero_object, libero_spatial, libero_goal, libero_10"),
         ({"tasks": [12]}, UnknownTaskError, "valid ids 0..9"),
         ({"layout": "rlds"}, ValueError, "valid: lerobot, openpi"),
         ({"episodes_per_task": 60}, GenerationError, "action_noise > 0"),
@@ -116,8 +116,8 @@ def test_cli_config_composes_and_bad_input_exits_clearly(tmp_path):
 
     cfg = _compose(["env=libero_spatial", f"out={tmp_path}"])
     assert cfg.env.suite == "libero_spatial" and cfg.resolution == 256 and cfg.layout == "lerobot"
-    with pytest.raises(SystemExit, match="no scripted expert for suite 'libero_goal'"):
-        run(_compose(["env=libero_goal", f"out={tmp_path}"]))
+    with pytest.raises(SystemExit, match="no scripted expert for suite 'libero_90'"):
+        run(_compose(["env=libero_90", f"out={tmp_path}"]))
     with pytest.raises(SystemExit, match="valid ids 0..9"):
         run(_compose(["tasks=[3,42]", f"out={tmp_path}"]))
     with pytest.raises(SystemExit, match="tasks must be"):

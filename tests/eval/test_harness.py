@@ -119,10 +119,10 @@ def test_killed_and_hung_workers_lose_nothing(tmp_path):
 
 
 def test_policy_that_cannot_act_is_an_error_not_retried(tmp_path):
-    """The scripted expert has no plan for libero_goal: recorded once, with the reason, no retries."""
-    eps = build_episodes(["libero_goal"], [0], 1, [7])
+    """The scripted expert refuses libero_90 (unmeasured): recorded once, with the reason, no retries."""
+    eps = build_episodes(["libero_90"], [0], 1, [7])
     summary = evaluate(EvalRun(out_dir=tmp_path, policy="expert", workers=1, progress=False, plot=False,
                                videos_per_task=0), eps)
     rec = read_records([tmp_path])[0]
-    assert rec["attempts"] == 1 and not rec["success"] and "libero_goal" in rec["error"]
+    assert rec["attempts"] == 1 and not rec["success"] and "libero_90" in rec["error"]
     assert summary["overall"]["errors"] == 1
