@@ -49,6 +49,8 @@ class RolloutRecorder:
     ):
         from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
+        from vla.data.video import video_backend
+
         root = Path(root)
         if root.exists() and any(root.iterdir()):
             raise FileExistsError(f"recording root {root} exists and is not empty; choose a new directory")
@@ -59,6 +61,7 @@ class RolloutRecorder:
             root=root,
             robot_type="fr3",
             use_videos=use_videos,
+            video_backend=video_backend(),  # chosen quietly once (no torchcodec traceback without FFmpeg)
         )
         self.frames_in_episode = 0
         self.episodes = 0

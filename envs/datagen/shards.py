@@ -19,6 +19,7 @@ from pathlib import Path
 from envs.datagen.record import Demo
 from envs.libero.constants import DATASET_FPS
 from vla.data.layouts import ACTION, Layout
+from vla.data.video import video_backend
 
 SHARD_RE = re.compile(r"^task(\d{2})_attempt(\d{3})$")
 REPO_ID = "local/pion-libero-demos"
@@ -54,6 +55,7 @@ def write_shard(
         root=tmp,
         robot_type="panda",
         use_videos=use_videos,
+        video_backend=video_backend(),  # chosen quietly once (no torchcodec traceback without FFmpeg)
     )
     for t in range(demo.length):
         ds.add_frame({layout.keys[k]: demo.frames[k][t] for k in layout.keys} | {"task": demo.task})

@@ -6,7 +6,8 @@ Canonical keys are those of `vla.protocol` and of `lerobot/libero` (v3.0):
     observation.state          8-D: eef pos, eef axis-angle, 2 finger qpos
     action                     7-D OSC delta, gripper -1 open / +1 close
 `physical-intelligence/libero` (openpi's conversion, v2.0) stores the same data as
-`image`, `wrist_image`, `state`, `actions`.
+`image`, `wrist_image`, `state`, `actions`; community conversions (IPEC-COMMUNITY) keep the canonical keys
+but name the wrist camera `observation.images.wrist_image`.
 """
 
 from __future__ import annotations
@@ -14,14 +15,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-IMAGE = "observation.images.image"
-WRIST = "observation.images.image2"
-STATE = "observation.state"
-ACTION = "action"
+from vla.conventions import ACTION_KEY as ACTION
+from vla.conventions import LIBERO_ACTION_NAMES, LIBERO_IMAGE, LIBERO_STATE_NAMES, LIBERO_WRIST_IMAGE
+from vla.protocol import STATE_KEY as STATE
+
+IMAGE = LIBERO_IMAGE  # keys and names are defined once, in vla.conventions
+WRIST = LIBERO_WRIST_IMAGE
 CANONICAL = (IMAGE, WRIST, STATE, ACTION)
 
-STATE_NAMES = ["eef_x", "eef_y", "eef_z", "eef_ax", "eef_ay", "eef_az", "gripper_q0", "gripper_q1"]
-ACTION_NAMES = ["dx", "dy", "dz", "droll", "dpitch", "dyaw", "gripper"]
+STATE_NAMES = list(LIBERO_STATE_NAMES)
+ACTION_NAMES = list(LIBERO_ACTION_NAMES)
 
 
 class LayoutError(ValueError):
@@ -58,6 +61,10 @@ class Layout:
 LAYOUTS: dict[str, Layout] = {
     "lerobot": Layout("lerobot", {k: k for k in CANONICAL}),  # lerobot/libero, HuggingFaceVLA/libero
     "openpi": Layout("openpi", {IMAGE: "image", WRIST: "wrist_image", STATE: "state", ACTION: "actions"}),
+    # community conversions (e.g. IPEC-COMMUNITY/libero_*_no_noops_lerobot): the wrist camera is `wrist_image`
+    "community": Layout(
+        "community", {IMAGE: IMAGE, WRIST: "observation.images.wrist_image", STATE: STATE, ACTION: ACTION}
+    ),
 }
 
 

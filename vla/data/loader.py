@@ -16,7 +16,9 @@ from typing import Any
 
 from torch.utils.data import Dataset
 
+from vla.data.errors import DatasetError, DatasetNotFoundError, one_line
 from vla.data.layouts import Layout, detect_layout, get_layout
+from vla.data.video import video_backend
 
 
 class LiberoDataset(Dataset):
@@ -42,6 +44,15 @@ class LiberoDataset(Dataset):
     def meta(self):
         return self.base.meta
 
+    @property
+    def root(self) -> Path:
+        return Path(self.base.root)
+
+    @property
+    def episodes(self) -> list[int] | None:
+        """The selected episode indices (None: all)."""
+        return self.base.episodes
+
     def _canonical(self, key: str) -> str:
         if key in self._rename:
             return self._rename[key]
@@ -57,10 +68,34 @@ class LiberoDataset(Dataset):
 def _read_feature_keys(root: Path) -> list[str]:
     import json
 
+    if not root.exists():
+        raise DatasetNotFoundError(
+            f"dataset directory {root} does not exist (generate one with pion-gen-demos)"
+        )
     info = root / "meta" / "info.json"
     if not info.is_file():
-        raise FileNotFoundError(f"{root} is not a LeRobot dataset (no meta/info.json)")
-    return list(json.loads(info.read_text())["features"])
+        raise DatasetNotFoundError(f"{root} is not a LeRobot dataset (no meta/info.json)")
+    try:
+        features = json.loads(info.read_text())["features"]
+        if not isinstance(features, dict):
+            raise TypeError("'features' is not a mapping")
+    except (ValueError, KeyError, TypeError) as e:
+        raise DatasetError(
+            f"{info} is malformed ({one_line(e)}); regenerate or re-download the dataset"
+        ) from e
+    return list(features)
+
+
+def hub_metadata(repo_id: str):
+    """`LeRobotDatasetMetadata` of a hub dataset (local cache, or a download when online)."""
+    from lerobot.datasets.lerobot_dataset import LeRobotDatasetMetadata
+
+    try:
+        return LeRobotDatasetMetadata(repo_id)
+    except Exception as e:  # hub/cache errors come in many types; the user needs one line
+        raise DatasetNotFoundError(
+            f"dataset {repo_id!r} is not available locally ({one_line(e)}); pass root=<dir> or download it"
+        ) from e
 
 
 def load_libero_dataset(
@@ -72,23 +107,32 @@ def load_libero_dataset(
     episodes: list[int] | None = None,
     **kwargs: Any,
 ) -> LiberoDataset:
-    """Open a LIBERO dataset (local `root`, or the HF cache for `repo_id`) in layout `auto|lerobot|openpi`."""
-    from lerobot.datasets.lerobot_dataset import LeRobotDataset, LeRobotDatasetMetadata
+    """Open a LIBERO dataset (local `root`, or the HF cache for `repo_id`) in layout `auto` or a `LAYOUTS` name.
 
+    Videos are decoded with `vla.data.video.video_backend()` unless `video_backend=` is given. A missing or
+    malformed dataset raises `DatasetNotFoundError` / `DatasetError` (one line naming it).
+    """
+    from lerobot.datasets.lerobot_dataset import LeRobotDataset
+
+    name = str(root) if root is not None else repo_id
     if root is not None:
         root = Path(root)
         chosen = detect_layout(_read_feature_keys(root)) if layout == "auto" else get_layout(layout)
     else:
-        meta = LeRobotDatasetMetadata(repo_id)
+        meta = hub_metadata(repo_id)
         chosen = detect_layout(meta.features) if layout == "auto" else get_layout(layout)
+    kwargs.setdefault("video_backend", video_backend())
     native_dt = None
     if delta_timestamps:
         unknown = [k for k in delta_timestamps if k not in chosen.keys]
         if unknown:
             raise KeyError(f"delta_timestamps keys {unknown} are not canonical keys {list(chosen.keys)}")
         native_dt = {chosen.keys[k]: list(v) for k, v in delta_timestamps.items()}
-    base = LeRobotDataset(repo_id, root=root, delta_timestamps=native_dt, episodes=episodes, **kwargs)
+    try:
+        base = LeRobotDataset(repo_id, root=root, delta_timestamps=native_dt, episodes=episodes, **kwargs)
+    except (OSError, ValueError, KeyError, IndexError, TypeError) as e:
+        raise DatasetError(f"dataset {name} cannot be read: {one_line(e)}") from e
     missing = [k for k in chosen.keys.values() if k not in base.features]
     if missing:
-        raise KeyError(f"dataset at {root or repo_id} lacks {missing} of layout {chosen.name!r}")
+        raise DatasetError(f"dataset {name} lacks {missing} of layout {chosen.name!r}")
     return LiberoDataset(base, chosen)
