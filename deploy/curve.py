@@ -17,6 +17,7 @@ from pathlib import Path
 import zmq
 import zmq.auth
 from zmq.auth.thread import ThreadAuthenticator
+from zmq.utils import z85
 
 log = logging.getLogger(__name__)
 
@@ -48,25 +49,60 @@ def load_keypair(secret_file: str | os.PathLike) -> tuple[bytes, bytes]:
     return public, secret
 
 
+def _check_key(key: bytes | None, source: str) -> bytes:
+    """A CURVE public key must be 40 Z85 characters that decode to 32 bytes."""
+    try:
+        if key is None or len(key) != 40 or len(z85.decode(key)) != 32:
+            raise ValueError
+    except Exception:
+        raise ValueError(f"{source} holds no valid CURVE public key (40 Z85 characters)") from None
+    return bytes(key)
+
+
 def load_public_key(public_file: str | os.PathLike) -> bytes:
     path = Path(public_file)
     if not path.is_file():
         raise FileNotFoundError(f"CURVE public key file {path} not found")
-    public, _ = zmq.auth.load_certificate(str(path))
-    return public
+    try:
+        public, _ = zmq.auth.load_certificate(str(path))
+    except Exception as e:
+        raise ValueError(f"CURVE key file {path} is not a ZeroMQ certificate: {e}") from None
+    return _check_key(public, f"CURVE key file {path}")
+
+
+def _looks_like_path(text: str) -> bool:
+    return text.endswith((".key", ".key_secret", ".pub")) or text.startswith(("./", "../", "~/"))
 
 
 def load_allow_list(entries: Iterable[str | os.PathLike]) -> set[bytes]:
-    """Public keys from `.key` files, directories of them, or literal 40-char Z85 strings."""
+    """Public keys from `.key` files, directories of them, or literal keys (`z85:<40 chars>`, or 40 bare
+    Z85 characters that do not look like a file name). Every entry is checked here, at start-up: a missing
+    file, a directory without keys, a file without a public key or a malformed literal key is a ValueError
+    naming that entry, never a silently admitted key."""
     keys: set[bytes] = set()
     for entry in entries:
         text = str(entry)
-        if len(text) == 40 and not Path(text).exists():
-            keys.add(text.encode())
-        elif Path(text).is_dir():
-            keys.update(zmq.auth.load_certificates(text).keys())
+        path = Path(text).expanduser()
+        where = f"CURVE allow-list entry {text!r}"
+        if path.is_dir():
+            try:
+                found = zmq.auth.load_certificates(str(path))
+            except Exception as e:
+                raise ValueError(f"{where}: cannot read the key files in it: {e}") from None
+            if not found:
+                raise ValueError(f"{where}: directory holds no `.key` files (create them with deploy.keys)")
+            keys.update(_check_key(k, f"{where} (a key file in it)") for k in found)
+        elif path.is_file():
+            keys.add(load_public_key(path))
+        elif text.startswith("z85:"):
+            keys.add(_check_key(text[4:].encode(), where))
+        elif len(text) == 40 and not _looks_like_path(text):
+            keys.add(_check_key(text.encode(), where))
         else:
-            keys.add(load_public_key(text))
+            raise ValueError(
+                f"{where}: no such file or directory, and not a literal key (`z85:` + 40 Z85 characters); "
+                "fix the path or create the key with `python -m deploy.keys`"
+            )
     if not keys:
         raise ValueError("CURVE allow-list is empty: no client could ever connect; add client `.key` files")
     return keys

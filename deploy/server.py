@@ -1,9 +1,17 @@
-"""ZeroMQ ROUTER server that serves any `vla.protocol.Policy` to many clients.
+"""ZeroMQ ROUTER server that serves any `vla.protocol.Policy` to many clients, hostile ones included.
 
-One thread owns the socket. Each request is decoded, checked against the schema and the policy spec,
-and answered; any fault (bad bytes, bad version, bad shapes, NaN, a raising policy, a NaN chunk)
-becomes a structured error reply and the server keeps serving. Concurrent `infer` requests that are
-already queued can be stacked into one `predict_chunk` call (`max_batch` > 1).
+One thread owns the socket. It moves every readable message into per-client queues (`admission`), then
+serves the clients round-robin, oldest message first: each request is decoded (object count bounded),
+checked against the schema and the policy spec, and answered. Any fault (bad bytes, bad version, bad
+shapes, NaN/inf before or after the float32 cast, a raising policy, a bad chunk, batched or not) becomes
+a structured error reply and the server keeps serving. Queued `infer` requests of different clients can
+be stacked into one `predict_chunk` call (`max_batch` > 1).
+
+Memory bounds: a whole message (envelope + payload) <= `max_message_bytes`, at most `MAX_FRAMES` frames
+with envelope frames <= `MAX_ENVELOPE_FRAME_BYTES` (never echoed back beyond that), per-client receive
+and send queues bounded (RCVHWM / SNDHWM), error replies quote peer input only through `schema.brief`,
+and an RSS budget (`memguard`) for what libzmq buffers before a message is complete.
+Shutdown: `stop()` returns within ~0.2 s plus the inference in hand, however hard clients flood.
 """
 
 from __future__ import annotations
@@ -18,7 +26,9 @@ import numpy as np
 import zmq
 
 from deploy import codec
+from deploy.admission import AdmissionConfig, FairQueue, Incoming
 from deploy.curve import CurveServerKeys, start_authenticator
+from deploy.memguard import MemoryBudget, MemoryGuard, release_free_heap, rss_bytes
 from deploy.schema import (
     PROTOCOL_NAME,
     SCHEMA_VERSION,
@@ -32,6 +42,11 @@ from vla.protocol import STATE_KEY, TASK_KEY, Policy, ProtocolError, validate_ba
 
 log = logging.getLogger(__name__)
 
+MAX_FRAMES = 4  # routing identity + up to 2 envelope frames (REQ adds one empty delimiter) + payload
+MAX_ENVELOPE_FRAME_BYTES = 64
+PULL_PER_TURN = 64  # messages moved off the socket between two served requests
+SHUTDOWN_DRAIN_S = 0.05  # time spent telling queued clients "shutting_down" before closing
+
 
 @dataclass
 class ServerStats:
@@ -40,6 +55,9 @@ class ServerStats:
     errors: int = 0
     inferences: int = 0
     batched_calls: int = 0
+    busy: int = 0
+    rate_limited: int = 0
+    memory_purges: int = 0
 
 
 @dataclass
@@ -66,6 +84,10 @@ class PolicyServer:
         max_batch: int = 1,
         batch_window_ms: float = 0.0,
         curve: CurveServerKeys | None = None,
+        admission: AdmissionConfig | None = None,
+        memory: MemoryBudget | None = None,
+        max_objects: int = codec.MAX_OBJECTS,
+        send_hwm: int = 16,
     ):
         if not isinstance(policy, Policy):
             raise TypeError(
@@ -73,29 +95,45 @@ class PolicyServer:
             )
         if max_batch < 1:
             raise ValueError("max_batch must be >= 1")
+        if max_message_bytes < 1024 or send_hwm < 1 or max_objects < 64:
+            raise ValueError("need max_message_bytes >= 1024, send_hwm >= 1 and max_objects >= 64")
         self.policy = policy
         self.spec = policy.spec
         self.max_message_bytes = int(max_message_bytes)
         self.max_batch = int(max_batch)
+        self.max_objects = int(max_objects)
         self.batch_window_s = batch_window_ms / 1000.0
+        self.admission = admission or AdmissionConfig()
+        self.send_hwm = int(send_hwm)
         self.stats = ServerStats()
+        self.queue = FairQueue(self.admission, self.max_message_bytes)
+        self._curve = curve
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._ctx = zmq.Context()
         self._auth = start_authenticator(self._ctx, curve) if curve is not None else None
-        self._sock = self._ctx.socket(zmq.ROUTER)
-        self._sock.setsockopt(zmq.LINGER, 100)
-        self._sock.setsockopt(zmq.ROUTER_HANDOVER, 1)  # a reconnecting client with the same identity wins
-        # Hard cap: a peer sending far more than the limit is disconnected by libzmq before we allocate it.
-        self._sock.setsockopt(zmq.MAXMSGSIZE, 2 * self.max_message_bytes + 4096)
-        if curve is not None:
-            curve.apply(self._sock)
         try:
+            self._sock = self._socket()
             self._sock.bind(bind)
         except zmq.ZMQError as e:
             self._close_sockets()
             raise OSError(f"cannot bind policy server to {bind}: {e}") from e
         self.endpoint: str = self._sock.getsockopt_string(zmq.LAST_ENDPOINT)
+        self.memory = MemoryGuard(memory or MemoryBudget())
+        self._poll_ms = max(1, int(self.memory.budget.check_interval_s * 1000))
+
+    def _socket(self) -> zmq.Socket:
+        sock = self._ctx.socket(zmq.ROUTER)
+        sock.setsockopt(zmq.LINGER, 50)
+        sock.setsockopt(zmq.ROUTER_HANDOVER, 1)  # a reconnecting client with the same identity wins
+        # Per frame: a peer sending far more than the limit is disconnected before we allocate it; the
+        # slack lets a moderately oversized message still get a `too_large` reply.
+        sock.setsockopt(zmq.MAXMSGSIZE, 2 * self.max_message_bytes + 4096)
+        sock.setsockopt(zmq.RCVHWM, self.admission.max_queued_per_client)  # complete messages per peer
+        sock.setsockopt(zmq.SNDHWM, self.send_hwm)  # replies per peer; beyond that ROUTER drops them
+        if self._curve is not None:
+            self._curve.apply(sock)
+        return sock
 
     # ---------------------------------------------------------------- lifecycle
     def metadata(self) -> dict[str, Any]:
@@ -109,6 +147,7 @@ class PolicyServer:
             "task_key": TASK_KEY,
             "normalization": "server",  # clients send raw state and raw uint8 RGB images
             "max_message_bytes": self.max_message_bytes,
+            "max_objects": self.max_objects,
             "max_batch": self.max_batch,
         }
 
@@ -137,30 +176,121 @@ class PolicyServer:
 
     def serve_forever(self) -> None:
         log.info("serving policy %s on %s", self.spec.policy_id, self.endpoint)
-        poller = zmq.Poller()
-        poller.register(self._sock, zmq.POLLIN)
         try:
             while not self._stop.is_set():
-                if not poller.poll(50):
+                if not len(self.queue):
+                    self._sock.poll(self._poll_ms)
+                self._pull()
+                if self.memory.over():
+                    self._purge_connections()
                     continue
-                self._handle_burst()
+                if len(self.queue) and not self._stop.is_set():
+                    self._serve_next()
             self._refuse_queued()
         finally:
             self._close_sockets()
             log.info("policy server on %s stopped", self.endpoint)
 
     def _close_sockets(self) -> None:
-        self._sock.close()
+        if getattr(self, "_sock", None) is not None:
+            self._sock.close(linger=50)
         if self._auth is not None:
             self._auth.stop()
         self._ctx.term()
 
-    # ---------------------------------------------------------------- request handling
-    def _recv(self, flags: int = 0) -> list[bytes] | None:
+    def _purge_connections(self) -> None:
+        """Over the memory budget: drop every connection (and what libzmq buffered for it), rebind."""
+        rss = rss_bytes()
+        self.stats.memory_purges += 1
+        self.queue = FairQueue(self.admission, self.max_message_bytes)
+        self._sock.unbind(self.endpoint)
+        release_free_heap()
+        for attempt in range(100):
+            try:
+                self._sock.bind(self.endpoint)
+                break
+            except zmq.ZMQError:
+                if attempt == 99:
+                    raise
+                time.sleep(0.01)
+        after = rss_bytes()
+        log.error(
+            "memory budget exceeded (RSS %.0f MiB > %.0f MiB): dropped all connections; RSS now %.0f MiB",
+            rss / 2**20,
+            self.memory.limit / 2**20,
+            after / 2**20,
+        )
+        if self.memory.limit is not None and after > self.memory.limit:  # our own memory grew, not theirs
+            self.memory.baseline = after
+            log.error(
+                "server RSS itself is above the budget; the limit is now %.0f MiB", self.memory.limit / 2**20
+            )
+
+    # ---------------------------------------------------------------- receiving
+    def _recv_message(self) -> Incoming | None | bool:
+        """One message off the socket: an Incoming to queue, True if it was answered here, None if none."""
         try:
-            return self._sock.recv_multipart(flags, copy=True)
+            first = self._sock.recv(zmq.NOBLOCK, copy=False)
         except zmq.Again:
             return None
+        t_recv, t0 = time.time(), time.perf_counter()
+        parts, size, n, more = [first], len(first), 1, first.more
+        while more:  # the rest of a message is delivered with its first frame
+            frame = self._sock.recv(copy=False)
+            n, size, more = n + 1, size + len(frame), frame.more
+            if n < MAX_FRAMES:
+                parts.append(frame)
+            elif not more:
+                parts.append(frame)  # always keep the payload (last frame)
+        if n < 2:
+            return True  # no routing identity: nothing to reply to
+        self.stats.requests += 1
+        identity = first.bytes
+        extra = parts[1:-1]
+        if n > MAX_FRAMES or any(len(f) > MAX_ENVELOPE_FRAME_BYTES for f in extra):
+            self._send(
+                [identity, b""],
+                error_reply(
+                    ErrorCode.BAD_REQUEST,
+                    f"message of {n - 1} frames refused: send [empty delimiter, payload] (REQ or DEALER), "
+                    f"at most {MAX_FRAMES - 1} frames of which all but the payload <= "
+                    f"{MAX_ENVELOPE_FRAME_BYTES} bytes",
+                ),
+            )
+            return True
+        envelope = [identity, *(f.bytes for f in extra)]
+        if size > self.max_message_bytes:
+            msg = f"message of {size} bytes exceeds the limit of {self.max_message_bytes} bytes"
+            self._send(envelope, error_reply(ErrorCode.TOO_LARGE, msg))
+            return True
+        payload = parts[-1]
+        try:
+            key = payload.get("User-Id").encode()  # CURVE: the client's public key
+        except zmq.ZMQError:
+            key = identity
+        return Incoming(key, envelope, payload, size, t_recv, t0)
+
+    def _pull(self) -> None:
+        """Move up to PULL_PER_TURN readable messages into the per-client queues (no decoding)."""
+        for _ in range(PULL_PER_TURN):
+            if self._stop.is_set():
+                return
+            item = self._recv_message()
+            if item is None:
+                return
+            if item is True:
+                continue
+            refused = self.queue.admit(item)
+            if refused is ErrorCode.BUSY:
+                self.stats.busy += 1
+                msg = f"this client already has {self.admission.max_queued_per_client} requests queued"
+                self._send(item.envelope, error_reply(refused, msg + "; wait for the replies"))
+            elif refused is ErrorCode.RATE_LIMITED:
+                self.stats.rate_limited += 1
+                msg = (
+                    f"per-client limit {self.admission.rate_hz} requests/s, {self.admission.bytes_per_s} B/s"
+                )
+                self._send(item.envelope, error_reply(refused, msg))
 
     def _send(self, envelope: list[bytes], reply: dict[str, Any]) -> None:
         try:
@@ -170,66 +300,79 @@ class PolicyServer:
         if not reply.get("ok"):
             self.stats.errors += 1
 
-    def _handle_burst(self) -> None:
-        """Answer every message readable now; stack the `infer` ones into batches of <= max_batch."""
-        pending: list[_Pending] = []
+    # ---------------------------------------------------------------- serving
+    def _serve_next(self) -> None:
+        """Serve the next client in turn; stack queued `infer` requests of others up to max_batch."""
+        first = self._handle(self.queue.pop())
+        if first is None:
+            return
+        batch = [first]
         deadline = time.perf_counter() + self.batch_window_s
-        while True:
-            frames = self._recv(zmq.NOBLOCK)
-            if frames is None:
-                if pending and len(pending) < self.max_batch and time.perf_counter() < deadline:
-                    self._sock.poll(max(1, int((deadline - time.perf_counter()) * 1000)))
-                    continue
-                break
-            item = self._handle_message(frames)
-            if item is not None:
-                pending.append(item)
-                if len(pending) >= self.max_batch:
-                    self._infer(pending)
-                    pending = []
-        if pending:
-            self._infer(pending)
+        while len(batch) < self.max_batch and not self._stop.is_set():
+            item = self.queue.pop()
+            if item is None:
+                left = deadline - time.perf_counter()
+                if left <= 0:
+                    break
+                self._sock.poll(max(1, int(left * 1000)))
+                self._pull()
+                continue
+            pending = self._handle(item)
+            if pending is not None:
+                batch.append(pending)
+        self._infer(batch)
 
-    def _handle_message(self, frames: list[bytes]) -> _Pending | None:
-        t_recv, t0 = time.time(), time.perf_counter()
-        if len(frames) < 2:
-            return None  # no routing identity: nothing to reply to
-        self.stats.requests += 1
-        envelope, payload = frames[:-1], frames[-1]
+    def _handle(self, item: Incoming) -> _Pending | None:
+        """Decode and check one request; answer it unless it is an `infer` to run (returned)."""
         rid = None
         try:
             try:
-                msg = codec.decode(payload, self.max_message_bytes)
+                msg = codec.decode(item.payload.buffer, self.max_message_bytes, self.max_objects)
             except codec.DecodeError as e:
-                code = ErrorCode.TOO_LARGE if len(payload) > self.max_message_bytes else ErrorCode.MALFORMED
-                raise RequestError(code, str(e)) from None
+                raise RequestError(ErrorCode.MALFORMED, str(e)) from None
+            finally:
+                item.payload = None  # drop the frame now: its bytes were copied into `msg`
             kind, rid, t_client = parse_request(msg)
-            decode_ms = (time.perf_counter() - t0) * 1000
+            decode_ms = (time.perf_counter() - item.t0) * 1000
             if kind == "infer":
-                obs = msg["obs"]
-                if not isinstance(obs.get(TASK_KEY), list):
-                    raise RequestError(
-                        ErrorCode.BAD_OBSERVATION,
-                        f"{TASK_KEY!r} must be a list of B strings (one instruction per batch row)",
-                        rid,
-                    )
-                try:
-                    b = validate_batch(self.spec, obs)
-                except (ProtocolError, TypeError, ValueError) as e:
-                    raise RequestError(ErrorCode.BAD_OBSERVATION, str(e), rid) from None
-                return _Pending(envelope, rid, t_client, t_recv, t0, decode_ms, obs, b)
-            timing = {"t_recv": t_recv, "decode_ms": decode_ms}
-            self._send(
-                envelope, ok_reply(kind, rid, t_client, self._finish_timing(timing, t0), **self._answer(kind))
-            )
+                obs = self._check_observation(msg["obs"], rid)
+                b = len(obs[TASK_KEY])
+                return _Pending(item.envelope, rid, t_client, item.t_recv, item.t0, decode_ms, obs, b)
+            timing = {"t_recv": item.t_recv, "decode_ms": decode_ms}
+            reply = ok_reply(kind, rid, t_client, self._finish_timing(timing, item.t0), **self._answer(kind))
+            self._send(item.envelope, reply)
         except RequestError as e:
             self._send(
-                envelope, error_reply(e.code, e.message, e.request_id if e.request_id is not None else rid)
+                item.envelope,
+                error_reply(e.code, e.message, e.request_id if e.request_id is not None else rid),
             )
         except Exception as e:  # a bug of ours must not take the server down: answer and keep serving
             log.exception("unexpected error while handling a request")
-            self._send(envelope, error_reply(ErrorCode.INTERNAL, f"{type(e).__name__}: {e}", rid))
+            self._send(item.envelope, error_reply(ErrorCode.INTERNAL, f"{type(e).__name__}: {e}", rid))
         return None
+
+    def _check_observation(self, obs: dict[str, Any], rid: Any) -> dict[str, Any]:
+        if not isinstance(obs.get(TASK_KEY), list):
+            raise RequestError(
+                ErrorCode.BAD_OBSERVATION,
+                f"{TASK_KEY!r} must be a list of B strings (one instruction per batch row)",
+                rid,
+            )
+        try:
+            validate_batch(self.spec, obs)
+        except (ProtocolError, TypeError, ValueError) as e:
+            raise RequestError(ErrorCode.BAD_OBSERVATION, str(e), rid) from None
+        # The policy sees float32: check finiteness after the cast (float64 1e308 becomes inf).
+        with np.errstate(over="ignore"):
+            state = obs[STATE_KEY].astype(np.float32)
+        if not np.all(np.isfinite(state)):
+            raise RequestError(
+                ErrorCode.BAD_OBSERVATION,
+                f"{STATE_KEY} is not finite as float32 (values beyond +-3.4e38 overflow to inf)",
+                rid,
+            )
+        obs[STATE_KEY] = state
+        return obs
 
     def _answer(self, kind: str) -> dict[str, Any]:
         if kind == "hello":
@@ -245,6 +388,9 @@ class PolicyServer:
                     "errors": s.errors,
                     "inferences": s.inferences,
                     "batched_calls": s.batched_calls,
+                    "busy": s.busy,
+                    "rate_limited": s.rate_limited,
+                    "memory_purges": s.memory_purges,
                 }
             }
         return {"pong": True}
@@ -256,12 +402,19 @@ class PolicyServer:
         return timing
 
     def _infer(self, items: list[_Pending]) -> None:
+        """Run the policy; every failure becomes an error reply to each request involved."""
         if len(items) > 1:
             try:
                 self._run_policy(items)
                 return
             except RequestError:
                 pass  # answer one by one so each client gets its own precise error
+            except Exception as e:  # e.g. stacking failed: never let it end serve_forever
+                log.exception("batched inference failed")
+                for it in items:
+                    msg = f"batched inference failed: {type(e).__name__}: {e}"
+                    self._send(it.envelope, error_reply(ErrorCode.INTERNAL, msg, it.request_id))
+                return
         for item in items:
             try:
                 self._run_policy([item])
@@ -269,7 +422,8 @@ class PolicyServer:
                 self._send(item.envelope, error_reply(e.code, e.message, item.request_id))
             except Exception as e:  # e.g. a reply that cannot be encoded
                 log.exception("unexpected error while answering request %s", item.request_id)
-                self._send(item.envelope, error_reply(ErrorCode.INTERNAL, f"{type(e).__name__}: {e}", item.request_id))
+                msg = f"{type(e).__name__}: {e}"
+                self._send(item.envelope, error_reply(ErrorCode.INTERNAL, msg, item.request_id))
 
     def _run_policy(self, items: list[_Pending]) -> None:
         obs = items[0].obs if len(items) == 1 else _stack([it.obs for it in items], self.spec.image_shapes)
@@ -285,6 +439,9 @@ class PolicyServer:
             chunk = validate_chunk(self.spec, chunk, total)
         except ProtocolError as e:
             raise RequestError(ErrorCode.BAD_ACTION, f"policy output refused: {e}") from None
+        except Exception as e:  # e.g. a torch tensor that requires grad cannot become an ndarray
+            msg = f"policy output is not an array: {type(e).__name__}: {e}"
+            raise RequestError(ErrorCode.BAD_ACTION, msg) from None
         self.stats.inferences += 1
         self.stats.batched_calls += len(items) > 1
         start = 0
@@ -298,11 +455,17 @@ class PolicyServer:
             self._send(it.envelope, reply)
 
     def _refuse_queued(self) -> None:
-        while (frames := self._recv(zmq.NOBLOCK)) is not None:
-            if len(frames) >= 2:
-                self._send(
-                    frames[:-1], error_reply(ErrorCode.SHUTTING_DOWN, "server is shutting down; retry later")
-                )
+        """Tell queued and arriving clients to retry later, for at most SHUTDOWN_DRAIN_S."""
+        reply = error_reply(ErrorCode.SHUTTING_DOWN, "server is shutting down; retry later")
+        while (item := self.queue.pop()) is not None:
+            self._send(item.envelope, reply)
+        end = time.perf_counter() + SHUTDOWN_DRAIN_S
+        while time.perf_counter() < end:
+            item = self._recv_message()
+            if item is None:
+                break
+            if isinstance(item, Incoming):
+                self._send(item.envelope, reply)
 
 
 def _stack(batches: list[dict[str, Any]], image_shapes: dict) -> dict[str, Any]:

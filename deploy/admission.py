@@ -1,0 +1,143 @@
+"""Fair serving for the policy server: per-client queues, per-client rate limits, round-robin.
+
+The server thread moves every readable message off the socket into this structure (cheap: no decode),
+then serves the clients in turn, oldest message first within a client. A client that floods fills only
+its own queue (`max_queued_per_client`, then `busy` replies) and spends only its own token buckets
+(requests/s and bytes/s, then `rate_limited` replies), so a robot client that sends one request at a
+time waits for at most one request of each other client ahead of it, however fast the others send.
+Clients are told apart by their CURVE public key when CURVE is on (all connections of one key share
+one queue and one budget), else by their ZeroMQ routing identity (one per connection).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict, deque
+from dataclasses import dataclass
+from typing import Any
+
+from deploy.schema import ErrorCode
+
+
+@dataclass(frozen=True)
+class AdmissionConfig:
+    max_queued_per_client: int = 4  # messages waiting per client; more -> `busy`
+    max_queued_bytes: int = 64 << 20  # bytes waiting over all clients; more -> `busy`
+    rate_hz: float | None = 1000.0  # requests per second per client (token bucket); None = no limit
+    rate_burst: int = 100  # requests a client may send at once before `rate_hz` applies
+    bytes_per_s: float | None = 128 << 20  # request bytes per second per client; None = no limit
+    bytes_burst: int = 32 << 20  # bytes at once (raised to at least one maximal message)
+
+    def __post_init__(self) -> None:
+        if self.max_queued_per_client < 1 or self.max_queued_bytes < 1:
+            raise ValueError("max_queued_per_client and max_queued_bytes must be >= 1")
+        for name in ("rate_hz", "bytes_per_s"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ValueError(f"{name}={value} must be > 0, or None for no limit")
+        if self.rate_burst < 1 or self.bytes_burst < 1:
+            raise ValueError("rate_burst and bytes_burst must be >= 1")
+
+
+class TokenBucket:
+    """`rate` tokens per second up to `capacity`; `take(n)` spends n tokens if there are that many."""
+
+    def __init__(self, rate: float, capacity: float, clock=time.monotonic):
+        self.rate, self.capacity, self.clock = rate, capacity, clock
+        self.tokens, self.t = capacity, clock()
+
+    def take(self, n: float = 1.0) -> bool:
+        now = self.clock()
+        self.tokens = min(self.capacity, self.tokens + (now - self.t) * self.rate)
+        self.t = now
+        if self.tokens < n:
+            return False
+        self.tokens -= n
+        return True
+
+
+@dataclass
+class Incoming:
+    """One received message waiting to be served."""
+
+    key: bytes  # fairness key: CURVE public key or routing identity
+    envelope: list[bytes]  # routing frames to send the reply back with
+    payload: Any  # zmq.Frame or bytes
+    size: int  # bytes of the whole message
+
+    @property
+    def cost(self) -> int:
+        """Bytes charged against `max_queued_bytes`: the message plus a fixed per-message overhead."""
+        return self.size + 1024
+
+    t_recv: float  # wall clock at receipt
+    t0: float  # perf_counter at receipt
+
+
+class _Client:
+    def __init__(self, cfg: AdmissionConfig, max_message_bytes: int):
+        self.queue: deque[Incoming] = deque()
+        self.requests = TokenBucket(cfg.rate_hz, cfg.rate_burst) if cfg.rate_hz else None
+        cap = max(cfg.bytes_burst, max_message_bytes)
+        self.bytes = TokenBucket(cfg.bytes_per_s, cap) if cfg.bytes_per_s else None
+        self.last_seen = time.monotonic()
+
+
+class FairQueue:
+    """Per-client FIFO queues served round-robin. `admit` returns None (queued) or why it refused."""
+
+    MAX_CLIENTS = 4096  # idle clients beyond this are forgotten, oldest first
+
+    def __init__(self, cfg: AdmissionConfig, max_message_bytes: int):
+        self.cfg = cfg
+        self.max_message_bytes = max_message_bytes
+        self._clients: OrderedDict[bytes, _Client] = OrderedDict()
+        self._ready: deque[bytes] = deque()  # clients with queued messages, in serving order
+        self.queued_bytes = 0
+        self.queued = 0
+
+    def admit(self, item: Incoming) -> ErrorCode | None:
+        client = self._clients.get(item.key)
+        if client is None:
+            client = self._clients[item.key] = _Client(self.cfg, self.max_message_bytes)
+            self._forget_idle()
+        self._clients.move_to_end(item.key)
+        client.last_seen = time.monotonic()
+        if (client.requests and not client.requests.take()) or (
+            client.bytes and not client.bytes.take(item.size)
+        ):
+            return ErrorCode.RATE_LIMITED
+        if (
+            len(client.queue) >= self.cfg.max_queued_per_client
+            or self.queued_bytes + item.cost > self.cfg.max_queued_bytes
+        ):
+            return ErrorCode.BUSY
+        if not client.queue:
+            self._ready.append(item.key)
+        client.queue.append(item)
+        self.queued_bytes += item.cost
+        self.queued += 1
+        return None
+
+    def pop(self) -> Incoming | None:
+        """The oldest message of the next client in turn (that client then goes to the back)."""
+        if not self._ready:
+            return None
+        key = self._ready.popleft()
+        client = self._clients[key]
+        item = client.queue.popleft()
+        if client.queue:
+            self._ready.append(key)
+        self.queued_bytes -= item.cost
+        self.queued -= 1
+        return item
+
+    def __len__(self) -> int:
+        return self.queued
+
+    def _forget_idle(self) -> None:
+        while len(self._clients) > self.MAX_CLIENTS:
+            key, client = next(iter(self._clients.items()))
+            if client.queue:  # never drop queued work; the cap is soft while everyone has some
+                break
+            del self._clients[key]
