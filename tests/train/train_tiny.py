@@ -114,7 +114,8 @@ class TinyDataset(Dataset):
 class TinyProcessor:
     """processor(batch, train, generator): images to floats with a generator-driven brightness jitter."""
 
-    def __init__(self, poison_at_call: int | None = None, delay: float = 0.0) -> None:
+    def __init__(self, poison_at_call: int | None = None, delay: float = 0.0, jitter: bool = True) -> None:
+        self.jitter = jitter
         self.poison = poison_at_call  # NaN injection for tests: the loss is NaN from this (1-based) call on
         self.delay = delay  # seconds of sleep per call (to kill a subprocess at a chosen step)
         self.calls = 0
@@ -123,7 +124,7 @@ class TinyProcessor:
     def __call__(self, batch: dict, train: bool, generator: torch.Generator | None = None) -> dict:
         imgs = torch.stack([batch["observation.images.image"], batch["observation.images.image2"]], 1)
         pix = imgs.permute(0, 1, 4, 2, 3).float() / 255.0
-        if train:
+        if train and self.jitter:
             pix = pix * (1.0 + 0.1 * (torch.rand(pix.shape[0], 1, 1, 1, 1, generator=generator) - 0.5))
         out = {
             "pixel_values": pix,
@@ -159,6 +160,7 @@ def run(
     model_cfg: dict | None = None,
     delay: float = 0.0,
     evaluate_fn=None,
+    jitter: bool = True,
 ):
     """Build the stand-ins and train with `cfg` (a TrainConfig dict; optional `optim` key)."""
     from vla.train import TrainConfig, Trainer
@@ -170,7 +172,7 @@ def run(
     return Trainer(
         TrainConfig.from_dict(cfg),
         model=model,
-        processor=TinyProcessor(poison, delay),
+        processor=TinyProcessor(poison, delay, jitter),
         dataset=TinyDataset(n),
         optim_cfg=optim,
         model_config=model.config.to_dict(),
@@ -182,4 +184,10 @@ def run(
 if __name__ == "__main__":
     spec = json.loads(Path(sys.argv[1]).read_text())
     torch.set_num_threads(1)
-    run(spec["train"], n=spec.get("n", 96), model_cfg=spec.get("model"), delay=spec.get("delay", 0.0))
+    run(
+        spec["train"],
+        n=spec.get("n", 96),
+        model_cfg=spec.get("model"),
+        delay=spec.get("delay", 0.0),
+        jitter=spec.get("jitter", True),
+    )

@@ -28,6 +28,8 @@ class ResumableBatches(Sampler[list[int]]):
             raise ValueError(
                 f"global batch {global_batch} is not a multiple of micro_batch×world_size = {micro_batch}×{world_size}"
             )
+        if getattr(base, "infinite", False):
+            raise ValueError("ResumableBatches needs a base sampler that ends each epoch (infinite=False)")
         self.base = base
         self.global_batch = global_batch
         self.micro_batch = micro_batch
