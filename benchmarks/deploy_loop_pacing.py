@@ -25,7 +25,7 @@ from deploy.cameras import SimCamera  # noqa: E402
 from deploy.client import PolicyClient  # noqa: E402
 from deploy.droid import EXTERIOR_IMAGE, WRIST_IMAGE  # noqa: E402
 from deploy.pacing import RateClock  # noqa: E402
-from deploy.policies import HoldStillPolicy  # noqa: E402
+from deploy.policies import DroidHoldStillPolicy as HoldStillPolicy  # noqa: E402
 from deploy.runner import LoopConfig, RobotRunner  # noqa: E402
 from deploy.safety import SafetyConfig  # noqa: E402
 from deploy.server import PolicyServer  # noqa: E402
@@ -44,7 +44,7 @@ def full_loop(ticks: int) -> tuple[np.ndarray, int]:
     with PolicyServer(HoldStillPolicy(), "tcp://127.0.0.1:*") as server:
         cams = {EXTERIOR_IMAGE: SimCamera("ext", 180, 320, 4), WRIST_IMAGE: SimCamera("wrist", 180, 320, 4)}
         with PolicyClient(server.endpoint, timeout_s=1.0, retries=1) as client:
-            runner = RobotRunner(FakeBackend(), client, cams, SafetyConfig(), LoopConfig(max_steps=ticks))
+            runner = RobotRunner(FakeBackend(), client, cams, SafetyConfig(), LoopConfig(max_steps=ticks, dry_run=False))
             res = runner.run_episode("hold still")
     # wake-ups are `lateness` after deadlines exactly one period apart: period error = lateness difference
     return np.diff(np.asarray(res.lateness_s)), res.queries

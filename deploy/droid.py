@@ -1,7 +1,9 @@
-"""DROID conventions for a Franka Research 3: keys, action semantics, reset pose and joint limits.
+"""DROID conventions for a Franka Research 3: reset pose, joint limits and the policy check.
 
-Action (8): seven normalised joint velocities in [-1, 1] and a gripper position (0 open, 1 closed).
-Joint target per 15 Hz step = measured q + 0.2 * v. State (8) = joint positions (7) + gripper (1).
+Keys, dimensions, the action space ("droid_joint_velocity") and the gripper convention ("close_position",
+0 open / 1 closed) are defined once in `vla.conventions` and re-exported here under their DROID names.
+Action (8): seven normalised joint velocities in [-1, 1] and a gripper position. Joint target per 15 Hz
+step = measured q + 0.2 * v. State (8) = joint positions (7) + gripper (1).
 Joint limits are the FR3 values from franka_description (`robots/fr3/joint_limits.yaml`).
 """
 
@@ -9,18 +11,29 @@ from __future__ import annotations
 
 import numpy as np
 
-from vla.protocol import IMAGE_PREFIX, PolicySpec
+from vla.conventions import (
+    CLOSE_POSITION,
+    DROID_ACTION_DIM,
+    DROID_CONTROL_HZ,
+    DROID_EXTERIOR_IMAGE,
+    DROID_IMAGE_SIZE,
+    DROID_JOINT_VELOCITY,
+    DROID_STATE_DIM,
+    DROID_WRIST_IMAGE,
+    check_fits,
+    make_spec,
+)
+from vla.protocol import PolicySpec
 
-ACTION_SPACE = "droid_joint_velocity"
-GRIPPER_CONVENTION = "droid_position_0open_1closed"
-CONTROL_HZ = 15.0
-ACTION_DIM = 8
-STATE_DIM = 8
+ACTION_SPACE = DROID_JOINT_VELOCITY
+GRIPPER_CONVENTION = CLOSE_POSITION
+CONTROL_HZ = DROID_CONTROL_HZ
+ACTION_DIM = DROID_ACTION_DIM
+STATE_DIM = DROID_STATE_DIM
+IMAGE_SIZE = DROID_IMAGE_SIZE
+EXTERIOR_IMAGE = DROID_EXTERIOR_IMAGE
+WRIST_IMAGE = DROID_WRIST_IMAGE
 MAX_JOINT_DELTA = 0.2  # rad per step for |v| = 1
-IMAGE_SIZE = 224
-
-EXTERIOR_IMAGE = IMAGE_PREFIX + "exterior_image_1_left"
-WRIST_IMAGE = IMAGE_PREFIX + "wrist_image_left"
 
 RESET_JOINTS = np.array([0.0, -np.pi / 5, 0.0, -4 * np.pi / 5, 0.0, 3 * np.pi / 5, 0.0])
 
@@ -34,29 +47,17 @@ def droid_spec(
     policy_id: str, chunk_len: int = 16, n_action_steps: int = 8, image_size: int = IMAGE_SIZE
 ) -> PolicySpec:
     """The PolicySpec of a DROID joint-velocity policy with one exterior and one wrist camera."""
-    shape = (image_size, image_size, 3)
-    return PolicySpec(
-        policy_id=policy_id,
-        action_space=ACTION_SPACE,
-        action_dim=ACTION_DIM,
-        chunk_len=chunk_len,
-        state_dim=STATE_DIM,
-        image_shapes={EXTERIOR_IMAGE: shape, WRIST_IMAGE: shape},
-        n_action_steps=n_action_steps,
-        control_hz=CONTROL_HZ,
-        gripper_convention=GRIPPER_CONVENTION,
-    )
+    return make_spec(ACTION_SPACE, policy_id, chunk_len, n_action_steps, image_size=image_size)
 
 
 def check_compatible(spec: PolicySpec, open_loop_steps: int) -> None:
-    """Refuse to drive the arm with a policy whose action semantics are not DROID joint velocity."""
+    """Refuse to drive the arm with a policy that is not a DROID joint-velocity policy for our cameras.
+
+    Action space, dimensions, gripper convention and cameras: `vla.conventions.check_fits` (it names both
+    sides); on top, the control rate and the chunk length the loop needs.
+    """
+    check_fits(spec, ACTION_SPACE, where="the DROID robot loop")
     problems = []
-    if spec.action_space != ACTION_SPACE:
-        problems.append(f"action_space {spec.action_space!r} != {ACTION_SPACE!r}")
-    if spec.action_dim != ACTION_DIM:
-        problems.append(f"action_dim {spec.action_dim} != {ACTION_DIM}")
-    if spec.state_dim != STATE_DIM:
-        problems.append(f"state_dim {spec.state_dim} != {STATE_DIM}")
     if spec.gripper_convention != GRIPPER_CONVENTION:
         problems.append(f"gripper_convention {spec.gripper_convention!r} != {GRIPPER_CONVENTION!r}")
     if spec.control_hz is not None and abs(spec.control_hz - CONTROL_HZ) > 1e-6:

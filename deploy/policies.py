@@ -1,7 +1,8 @@
 """Small real policies that follow `vla.protocol` and DROID semantics, for serving before trained
-checkpoints exist and for tests. None of them has learned anything.
+checkpoints exist and for tests. None of them has learned anything. They are resolved by name through
+`vla.policies.load_policy` ("hold", "scripted_wave", "random_mlp"; see `vla.policies.POLICIES`).
 
-- `HoldStillPolicy`: zero joint velocity, gripper held at a fixed command. Safe smoke test.
+- `DroidHoldStillPolicy`: the one hold-still policy (`vla.policies`) with DROID defaults. Safe smoke test.
 - `ScriptedWavePolicy`: deterministic sinusoidal joint-velocity pattern (time = query count), gripper
   toggling every `gripper_period` queries. Exercises motion and the gripper.
 - `RandomMLPPolicy`: a tiny torch MLP with seeded random weights on (state, image means) -> tanh
@@ -16,22 +17,16 @@ from typing import Any
 import numpy as np
 
 from deploy.droid import ACTION_DIM, droid_spec
+from vla.conventions import DROID_JOINT_VELOCITY
+from vla.policies import HoldStillPolicy
 from vla.protocol import STATE_KEY, PolicySpec, validate_batch
 
 
-class HoldStillPolicy:
+class DroidHoldStillPolicy(HoldStillPolicy):
+    """`vla.policies.HoldStillPolicy` in the DROID action space: 16-step chunks, 8 executed, gripper open."""
+
     def __init__(self, chunk_len: int = 16, n_action_steps: int = 8, gripper: float = 0.0):
-        self.spec: PolicySpec = droid_spec("hold-still", chunk_len, n_action_steps)
-        self.gripper = float(gripper)
-
-    def reset(self) -> None:
-        pass
-
-    def predict_chunk(self, batch: Mapping[str, Any]) -> np.ndarray:
-        b = validate_batch(self.spec, batch)
-        out = np.zeros((b, self.spec.chunk_len, ACTION_DIM), np.float32)
-        out[..., -1] = self.gripper
-        return out
+        super().__init__(DROID_JOINT_VELOCITY, chunk_len, n_action_steps, gripper)
 
 
 class ScriptedWavePolicy:
@@ -95,12 +90,3 @@ class RandomMLPPolicy:
         vel = np.tanh(chunk[..., :7])
         grip = 1.0 / (1.0 + np.exp(-chunk[..., 7:]))
         return np.concatenate([vel, grip], -1).astype(np.float32)
-
-
-POLICIES = {"hold_still": HoldStillPolicy, "scripted_wave": ScriptedWavePolicy, "random_mlp": RandomMLPPolicy}
-
-
-def make_policy(name: str, **kwargs: Any):
-    if name not in POLICIES:
-        raise ValueError(f"unknown built-in policy {name!r}; choose one of {sorted(POLICIES)}")
-    return POLICIES[name](**kwargs)

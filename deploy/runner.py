@@ -1,7 +1,8 @@
 """The DROID robot loop: observe, query the policy server, execute a chunk open-loop, at 15 Hz.
 
-Per tick: read the arm, and when the current chunk has run `open_loop_steps` actions, read the cameras
-and query the server; filter the next action through `ActionFilter`; send it as a short velocity
+Per tick: read the arm, and when the shared chunk executor (`vla.chunking.ChunkExecutor`: open loop for
+`open_loop_steps` actions, or temporal ensembling) has no action left, read the cameras and query the
+policy; filter the next action through `ActionFilter`; send it as a short velocity
 command; binarise the gripper; record; sleep to the next deadline.
 
 Failure handling - the arm is stopped first, always:
@@ -11,6 +12,11 @@ Failure handling - the arm is stopped first, always:
   `max_consecutive_rejects` in a row;
 - arm fault (`RobotFault`): stop; recover once per fault if `auto_recover`, else end the episode.
 The dead-man does not depend on this code running: each command expires after `hold_s`.
+
+The policy is a `PolicyClient` / a served policy from `vla.policies.load_policy("tcp://...")` (remote:
+deadlines, outage handling), or any local `vla.protocol.Policy` (its exceptions count as rejected replies).
+A policy that is not a DROID joint-velocity policy for our cameras is refused in `connect()`, before any
+step. `LoopConfig()` is safe by default: dry run (commands are logged, nothing moves).
 """
 
 from __future__ import annotations
@@ -32,24 +38,32 @@ from deploy.gripper import GripperHysteresis
 from deploy.images import preprocess
 from deploy.pacing import RateClock
 from deploy.safety import ActionFilter, JointCommand, SafetyConfig, UnsafeAction
-from vla.protocol import STATE_KEY, TASK_KEY
+from vla.chunking import ChunkExecutor
+from vla.protocol import STATE_KEY, TASK_KEY, Policy, validate_batch, validate_chunk
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class LoopConfig:
-    open_loop_steps: int = 8
-    max_steps: int = 600
-    dry_run: bool = False
-    request_timeout_s: float = 1.0
+    open_loop_steps: int = 8  # actions of each chunk executed before the next query
+    max_steps: int = 600  # steps per episode
+    dry_run: bool = True  # SAFE DEFAULT: log every command, move nothing; False moves the arm
+    request_timeout_s: float = 1.0  # per attempt; the arm is stopped when no reply comes
     request_retries: int = 1
-    max_server_wait_s: float = 30.0
-    max_consecutive_rejects: int = 5
-    auto_recover: bool = False
+    max_server_wait_s: float = 30.0  # give up an episode after the server was silent this long
+    max_consecutive_rejects: int = 5  # error replies / unsafe actions in a row before giving up
+    auto_recover: bool = False  # call the backend's automatic error recovery once per fault
     max_recoveries: int = 3
     reset_timeout_s: float = 10.0
-    reset_joints: tuple[float, ...] = tuple(RESET_JOINTS)
+    temporal_ensemble: float | None = None  # k of ACT temporal ensembling (query every step); None = off
+    reset_joints: tuple[float, ...] = tuple(float(q) for q in RESET_JOINTS)
+
+    def __post_init__(self) -> None:
+        if self.open_loop_steps < 1 or self.max_steps < 1:
+            raise ValueError("open_loop_steps and max_steps must be >= 1")
+        if self.request_timeout_s <= 0 or self.request_retries < 1:
+            raise ValueError("request_timeout_s must be > 0 and request_retries >= 1")
 
 
 @dataclass
@@ -66,7 +80,7 @@ class StepRecord:
 
 
 @dataclass
-class EpisodeResult:
+class RobotEpisodeResult:
     status: str = "running"  # done | stopped | server_lost | robot_fault | policy_errors
     steps: int = 0
     queries: int = 0
@@ -88,7 +102,7 @@ class RobotRunner:
     def __init__(
         self,
         backend: RobotBackend,
-        client: PolicyClient,
+        policy: PolicyClient | Policy,
         cameras: Mapping[str, Camera],
         safety: SafetyConfig,
         cfg: LoopConfig,
@@ -97,7 +111,12 @@ class RobotRunner:
         on_step: Recorder | None = None,
     ):
         self.backend = backend
-        self.client = client
+        self.policy = policy
+        self.client: PolicyClient | None = (
+            policy if isinstance(policy, PolicyClient) else getattr(policy, "client", None)
+        )
+        self.executor = ChunkExecutor(cfg.open_loop_steps, cfg.temporal_ensemble)
+        self._local_ids = 0
         self.cameras = dict(cameras)  # spec image key -> camera
         self.safety = safety
         self.cfg = cfg
@@ -110,8 +129,12 @@ class RobotRunner:
     # ---------------------------------------------------------------- setup
     def connect(self) -> dict[str, Any]:
         """Handshake and refuse a policy that is not a DROID joint-velocity policy with our cameras."""
-        meta = self.client.hello(timeout_s=self.cfg.request_timeout_s, retries=self.cfg.request_retries)
-        spec = self.client.spec
+        if self.client is not None:
+            meta = self.client.hello(timeout_s=self.cfg.request_timeout_s, retries=self.cfg.request_retries)
+            spec = self.client.spec
+        else:
+            spec = self.policy.spec
+            meta = {"policy": spec.to_dict()}
         check_compatible(spec, self.cfg.open_loop_steps)
         missing = set(spec.image_shapes) - set(self.cameras)
         if missing:
@@ -152,13 +175,32 @@ class RobotRunner:
             except RobotFault as e:
                 log.error("stop failed: %s", e)
 
-    def run_episode(self, prompt: str) -> EpisodeResult:
+    def _infer(self, batch: dict[str, Any]) -> tuple[np.ndarray, int, float, float | None]:
+        """One query: (chunk (B, T, A), request id, round trip ms, inference ms)."""
+        if self.client is not None:
+            out = self.client.infer(
+                batch, timeout_s=self.cfg.request_timeout_s, retries=self.cfg.request_retries
+            )
+            return out.actions, out.request_id, out.rtt_ms, out.server_timing.get("infer_ms")
+        t0 = time.perf_counter()
+        self._local_ids += 1
+        try:
+            b = validate_batch(self.spec, batch)
+            chunk = validate_chunk(self.spec, self.policy.predict_chunk(batch), b)
+        except Exception as e:  # noqa: BLE001 - a local policy failure is handled like a server error reply
+            raise RemoteError("policy_error", f"{type(e).__name__}: {e}") from e
+        ms = (time.perf_counter() - t0) * 1000
+        return chunk, self._local_ids, ms, ms
+
+    def run_episode(self, prompt: str) -> RobotEpisodeResult:
         if self.spec is None:
             self.connect()
-        cfg, res = self.cfg, EpisodeResult()
+        cfg, res = self.cfg, RobotEpisodeResult()
         self._stop.clear()
-        chunk: np.ndarray | None = None
-        used = 0
+        executor = self.executor
+        executor.reset()
+        if self.client is None:
+            self.policy.reset()
         meta: tuple[int | None, float | None, float | None] = (None, None, None)
         outage_since: float | None = None
         rejects = 0
@@ -170,14 +212,12 @@ class RobotRunner:
                     break
                 state = self.backend.read_state()
                 batch, images = self.observe(state, prompt)
-                if chunk is None or used >= cfg.open_loop_steps:
+                if executor.needs_query():
                     try:
-                        out = self.client.infer(
-                            batch, timeout_s=cfg.request_timeout_s, retries=cfg.request_retries
-                        )
+                        actions, request_id, rtt_ms, infer_ms = self._infer(batch)
                     except ServerUnreachable as e:
                         self._halt()
-                        chunk = None
+                        executor.drop()
                         now = time.monotonic()
                         if outage_since is None:
                             outage_since = now
@@ -190,7 +230,8 @@ class RobotRunner:
                         continue
                     except RemoteError as e:
                         self._halt()
-                        chunk, rejects = None, rejects + 1
+                        executor.drop()
+                        rejects += 1
                         res.remote_errors += 1
                         log.error("%s", e)
                         if rejects >= cfg.max_consecutive_rejects:
@@ -205,17 +246,17 @@ class RobotRunner:
                         )
                         outage_since = None
                         self.connect()
-                    chunk, used = out.actions[0], 0
-                    meta = (out.request_id, out.rtt_ms, out.server_timing.get("infer_ms"))
+                    executor.push(actions[0])
+                    meta = (request_id, rtt_ms, infer_ms)
                     res.queries += 1
-                    res.rtt_ms.append(out.rtt_ms)
-                action = chunk[used]
-                used += 1
+                    res.rtt_ms.append(rtt_ms)
+                action = executor.pop()
                 try:
                     cmd = self.filter(action, state.q)
                 except UnsafeAction as e:
                     self._halt()
-                    chunk, rejects = None, rejects + 1
+                    executor.drop()
+                    rejects += 1
                     res.rejected_actions += 1
                     log.error("action rejected, arm held: %s", e)
                     if rejects >= cfg.max_consecutive_rejects:
@@ -232,7 +273,7 @@ class RobotRunner:
                 except RobotFault as e:
                     self._halt()
                     res.faults += 1
-                    chunk = None
+                    executor.drop()
                     if cfg.auto_recover and res.faults <= cfg.max_recoveries:
                         log.error("arm fault: %s; recovering and re-querying", e)
                         self.backend.recover()

@@ -1,8 +1,13 @@
 """pion-serve: serve a policy over ZeroMQ (configs/serve.yaml).
 
+The policy is any spec of `vla.policies.load_policy`: a registered name, "package.module:factory",
+a checkpoint directory, or even another server's tcp:// address (a relay).
+
 Examples:
-  pion-serve policy.name=scripted_wave bind=tcp://0.0.0.0:5555
-  pion-serve policy.target=my_pkg.loader:load_policy +policy.kwargs.checkpoint=/ckpt
+  pion-serve policy=scripted_wave bind=tcp://0.0.0.0:5555
+  pion-serve policy=hold action_space=droid_joint_velocity
+  pion-serve policy=my_pkg.loader:load_policy +policy_kwargs.checkpoint=/ckpt
+  pion-serve policy=outputs/train/checkpoint                 # a trained checkpoint directory
   pion-serve keygen=/etc/pion/keys            # write server + client CURVE key pairs and exit
   pion-serve curve.enabled=true curve.server_secret_key=keys/server.key_secret \
              'curve.allowed_clients=[keys/client.key]'
@@ -10,43 +15,56 @@ Examples:
 
 from __future__ import annotations
 
-import importlib
 import logging
 import signal
+from dataclasses import dataclass, field
 from typing import Any
 
-from deploy.curve import CurveServerKeys
-from deploy.keys import main as keygen_main
-from deploy.policies import make_policy
-from deploy.server import PolicyServer
 from vla.config import hydra_cli
-from vla.protocol import Policy
 
 log = logging.getLogger("pion-serve")
+LOCAL_BINDS = ("tcp://127.", "tcp://localhost", "ipc://", "inproc://")
 
 
-def load_policy(name: str | None, target: str | None, kwargs: dict[str, Any]) -> Policy:
-    if target:
-        module, _, attr = target.partition(":")
-        if not attr:
-            raise ValueError(f"policy.target {target!r} must look like 'package.module:factory'")
-        policy = getattr(importlib.import_module(module), attr)(**kwargs)
-    else:
-        policy = make_policy(name, **kwargs)
-    if not isinstance(policy, Policy):
-        raise TypeError(f"{type(policy).__name__} does not implement vla.protocol.Policy")
-    return policy
+@dataclass
+class ServeCurveConfig:
+    enabled: bool = False
+    server_secret_key: str | None = None  # e.g. keys/server.key_secret (from `pion-serve keygen=keys`)
+    allowed_clients: list[str] = field(default_factory=list)  # client public .key files, dirs, or Z85 strings
 
 
-def run(cfg) -> None:
+@dataclass
+class ServeConfig:
+    """configs/serve.yaml, validated."""
+
+    policy: str = "scripted_wave"  # any spec of vla.policies.load_policy
+    policy_kwargs: dict[str, Any] = field(default_factory=dict)  # passed to the policy's factory
+    action_space: str | None = (
+        None  # what the clients execute: parameterises "hold", checked; None = as built
+    )
+    bind: str = "tcp://127.0.0.1:5555"
+    max_message_bytes: int = 8388608
+    max_batch: int = 1  # > 1 stacks queued concurrent requests into one predict_chunk call
+    batch_window_ms: float = 0.0
+    curve: ServeCurveConfig = field(default_factory=ServeCurveConfig)
+    keygen: str | None = None  # a directory: write server + client key pairs there and exit
+    log_level: str = "INFO"
+
+
+def run(cfg: ServeConfig) -> None:
+    from deploy.curve import CurveServerKeys
+    from deploy.keys import main as keygen_main
+    from deploy.server import PolicyServer
+    from vla.policies import load_policy
+
     logging.basicConfig(level=cfg.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if cfg.keygen:
         raise SystemExit(keygen_main([str(cfg.keygen)]))
-    policy = load_policy(cfg.policy.name, cfg.policy.target, dict(cfg.policy.kwargs or {}))
+    policy = load_policy(cfg.policy, action_space=cfg.action_space, **cfg.policy_kwargs)
     curve = None
     if cfg.curve.enabled:
         curve = CurveServerKeys.from_files(cfg.curve.server_secret_key, list(cfg.curve.allowed_clients))
-    elif not str(cfg.bind).startswith(("tcp://127.", "tcp://localhost", "ipc://", "inproc://")):
+    elif not str(cfg.bind).startswith(LOCAL_BINDS):
         log.warning(
             "serving on %s WITHOUT encryption or client authentication; set curve.enabled=true "
             "on any network you do not fully control",
@@ -55,9 +73,9 @@ def run(cfg) -> None:
     server = PolicyServer(
         policy,
         cfg.bind,
-        max_message_bytes=int(cfg.max_message_bytes),
-        max_batch=int(cfg.max_batch),
-        batch_window_ms=float(cfg.batch_window_ms),
+        max_message_bytes=cfg.max_message_bytes,
+        max_batch=cfg.max_batch,
+        batch_window_ms=cfg.batch_window_ms,
         curve=curve,
     )
     signal.signal(signal.SIGTERM, lambda *_: server.request_stop())
@@ -73,7 +91,7 @@ def run(cfg) -> None:
     server.serve_forever()
 
 
-main = hydra_cli("serve")(run)
+main = hydra_cli("serve", schema=ServeConfig)(run)
 
 if __name__ == "__main__":
     main()

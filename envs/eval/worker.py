@@ -67,36 +67,51 @@ class _Runner:
         if self.task_key == ep.task_key:
             return
         self.close()
-        from envs.eval.policies import ProxyPolicy, build_policy
+        from envs.eval.policies import ProxyPolicy
         from envs.libero import make_env
+        from vla.conventions import LIBERO_OSC_DELTA
+        from vla.policies import load_policy
 
-        self.env = make_env(ep.suite, ep.task_id, resolution=self.cfg.resolution, max_steps=self.cfg.max_steps)
+        self.env = make_env(
+            ep.suite, ep.task_id, resolution=self.cfg.resolution, max_steps=self.cfg.max_steps
+        )
         self.task_key = ep.task_key
         if self.cfg.placement == "parent":
             self.policy = ProxyPolicy(self.conn, self.cfg.parent_spec)
         else:
             try:
-                self.policy = build_policy(self.cfg.policy, env=self.env, **self.cfg.policy_kwargs)
+                self.policy = load_policy(
+                    self.cfg.policy, env=self.env, action_space=LIBERO_OSC_DELTA, **self.cfg.policy_kwargs
+                )
             except (ValueError, TypeError, NotImplementedError, ImportError) as e:
-                raise PolicyBuildError(f"policy {self.cfg.policy!r} cannot act in {ep.suite}/{ep.task_id}: {e}") from e
-        if self.cfg.n_action_steps is not None:
-            from envs.eval.chunking import with_action_steps
-
-            self.policy = with_action_steps(self.policy, self.cfg.n_action_steps)
+                raise PolicyBuildError(
+                    f"policy {self.cfg.policy!r} cannot act in {ep.suite}/{ep.task_id}: {e}"
+                ) from e
 
     def run(self, ep: Episode, attempt: int, video: bool) -> dict:
         from envs.rollout import run_episode, write_video
 
         self._ensure_env(ep)
         env = self.env
-        builtin = ep.perturbation != "none" and not ep.perturbation.startswith("plus-")  # plus-*: the env is the variant
+        builtin = ep.perturbation != "none" and not ep.perturbation.startswith(
+            "plus-"
+        )  # plus-*: the env is the variant
         if builtin or "_pion_pristine" in self.env.__dict__:  # a clean episode after a perturbed one: restore
             from envs.eval.perturb import perturbed_env
 
-            env = perturbed_env(self.env, ep.perturbation if builtin else "none", ep.severity, _episode_seed(ep))
+            env = perturbed_env(
+                self.env, ep.perturbation if builtin else "none", ep.severity, _episode_seed(ep)
+            )
         _seed_everything(_episode_seed(ep))
-        res = run_episode(env, self.policy, ep.init_state, video_fps=self.cfg.video_fps if video else None,
-                          reset_seed=self.cfg.env_seed, temporal_ensemble=self.cfg.temporal_ensemble)
+        res = run_episode(
+            env,
+            self.policy,
+            ep.init_state,
+            video_fps=self.cfg.video_fps if video else None,
+            reset_seed=self.cfg.env_seed,
+            n_action_steps=self.cfg.n_action_steps,
+            temporal_ensemble=self.cfg.temporal_ensemble,
+        )
         video_path = None
         if video and res.frames and self.cfg.video_dir:
             name = ep.key.replace("/", "_") + ("_success" if res.success else "_failure") + ".mp4"

@@ -1,26 +1,16 @@
-"""Run one scripted-expert episode on a `LiberoEnv` under the standard protocol (success from the env)."""
+"""One scripted-expert episode: the expert behind the policy protocol, run by the one episode loop.
+
+Kept as the expert sweeps' and recorders' short-hand; the loop and the result type are
+`envs.rollout.run_episode` / `envs.rollout.EpisodeResult`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from envs.experts.policy import ScriptedExpertPolicy
+from envs.rollout import EpisodeResult, StepCallback
+from envs.rollout import run_episode as _run_policy_episode
 
-import numpy as np
-
-from envs.experts.registry import make_expert
-
-
-@dataclass(frozen=True)
-class EpisodeResult:
-    suite: str
-    task_id: int
-    init_state: int
-    success: bool
-    steps: int  # policy steps executed (wait steps excluded)
-    phase: str  # the expert's phase when the episode ended (diagnostics)
-
-
-StepCallback = Callable[[dict, np.ndarray, dict], None]  # (observation before the step, action, info)
+__all__ = ["EpisodeResult", "StepCallback", "run_episode"]
 
 
 def run_episode(
@@ -32,21 +22,7 @@ def run_episode(
     on_step: StepCallback | None = None,
     seed: int | None = None,
 ) -> EpisodeResult:
-    """Reset `env` to `init_state`, let the expert act until success or the suite's step budget.
-
-    With `render=True` every observation fed to `on_step` carries the camera images (rendered by the
-    env's one render function, `LiberoEnv.render_images`), as a recorded demonstration needs.
-    """
-    expert = expert or make_expert(env)
-    obs, info = env.reset(seed=seed, options={"init_state": init_state, "render": render})
-    expert.reset()
-    success, steps = bool(info["is_success"]), 0
-    while not success and steps < env.max_steps:
-        action = expert.act()
-        next_obs, _, terminated, truncated, info = env.step(action, render=render)
-        if on_step is not None:
-            on_step(obs, action, info)
-        obs, steps, success = next_obs, steps + 1, bool(terminated)
-        if truncated:
-            break
-    return EpisodeResult(env.task.suite, env.task.task_id, init_state, success, steps, expert.phase)
+    """Reset `env` to `init_state` and let `expert` (default: `make_expert(env)`) act until success or
+    the suite's step budget. `render=True` gives `on_step` observations with camera images."""
+    policy = ScriptedExpertPolicy([env], None if expert is None else [expert])
+    return _run_policy_episode(env, policy, init_state, render=render, on_step=on_step, reset_seed=seed)

@@ -115,7 +115,7 @@ class Monitor:
 
 def run(arm, endpoint, steps, on_step=None, **loop):
     client = PolicyClient(endpoint, timeout_s=0.3, retries=1)
-    cfg = LoopConfig(max_steps=steps, request_timeout_s=0.3, max_server_wait_s=10, **loop)
+    cfg = LoopConfig(max_steps=steps, request_timeout_s=0.3, max_server_wait_s=10, **{"dry_run": False, **loop})
     runner = RobotRunner(arm, client, sim_cameras(), SafetyConfig(), cfg, on_step=on_step)
     with client:
         runner.reset()

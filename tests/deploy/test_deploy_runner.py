@@ -10,7 +10,8 @@ from deploy.backends.fake import FakeBackend
 from deploy.client import PolicyClient
 from deploy.droid import FR3_Q_MAX, FR3_Q_MIN, RESET_JOINTS, droid_spec
 from deploy.pacing import RateClock
-from deploy.policies import HoldStillPolicy, ScriptedWavePolicy
+from deploy.policies import DroidHoldStillPolicy as HoldStillPolicy
+from deploy.policies import ScriptedWavePolicy
 from deploy.runner import LoopConfig, RobotRunner
 from deploy.safety import SafetyConfig
 
@@ -18,6 +19,7 @@ from deploy.safety import SafetyConfig
 def make_runner(endpoint, backend=None, **loop):
     loop.setdefault("request_timeout_s", 0.5)
     loop.setdefault("max_steps", 24)
+    loop.setdefault("dry_run", False)  # LoopConfig is dry-run by default; these tests drive the fake arm
     client = PolicyClient(endpoint, timeout_s=0.5, retries=1)
     runner = RobotRunner(backend or FakeBackend(), client, sim_cameras(), SafetyConfig(), LoopConfig(**loop))
     return runner, client

@@ -9,7 +9,8 @@ from conftest import FaultyPolicy, StateEchoPolicy, droid_batch
 from deploy import codec
 from deploy.client import PolicyClient, RemoteError, ServerUnreachable
 from deploy.droid import EXTERIOR_IMAGE
-from deploy.policies import HoldStillPolicy, RandomMLPPolicy, ScriptedWavePolicy
+from deploy.policies import DroidHoldStillPolicy as HoldStillPolicy
+from deploy.policies import RandomMLPPolicy, ScriptedWavePolicy
 from deploy.schema import SCHEMA_VERSION, make_request
 from vla.protocol import STATE_KEY, TASK_KEY
 

@@ -116,9 +116,9 @@ def test_cli_config_composes_and_bad_input_exits_clearly(tmp_path):
 
     cfg = _compose(["env=libero_spatial", f"out={tmp_path}"])
     assert cfg.env.suite == "libero_spatial" and cfg.resolution == 256 and cfg.layout == "lerobot"
-    with pytest.raises(SystemExit, match="no scripted expert for suite 'libero_90'"):
+    with pytest.raises(ValueError, match="no scripted expert for suite 'libero_90'"):
         run(_compose(["env=libero_90", f"out={tmp_path}"]))
-    with pytest.raises(SystemExit, match="valid ids 0..9"):
+    with pytest.raises(ValueError, match="valid ids 0..9"):
         run(_compose(["tasks=[3,42]", f"out={tmp_path}"]))
-    with pytest.raises(SystemExit, match="tasks must be"):
+    with pytest.raises(ValueError, match="tasks must be"):
         run(_compose(["tasks=abc", f"out={tmp_path}"]))

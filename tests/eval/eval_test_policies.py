@@ -1,4 +1,4 @@
-"""Policies that misbehave on purpose, for the crash/hang tests (built inside worker processes)."""
+"""Policies for the eval tests, loaded as "eval_test_policies:<factory>" (some built inside worker processes)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import signal
 import time
 from pathlib import Path
 
-from envs.policies import HoldStillPolicy
+from vla.conventions import DROID_JOINT_VELOCITY, OPEN1_CLOSE0
+from vla.policies import HoldStillPolicy
 
 
 def _claim(marker: Path) -> bool:
@@ -38,3 +39,23 @@ class _Misbehaving(HoldStillPolicy):
 
 def misbehaving(env=None, marker_dir: str = "/tmp") -> _Misbehaving:
     return _Misbehaving(marker_dir)
+
+
+def hold(chunk_len: int = 4) -> HoldStillPolicy:
+    """A module:factory spec for the policy-resolution tests."""
+    return HoldStillPolicy(chunk_len=chunk_len)
+
+
+def droid_hold() -> HoldStillPolicy:
+    """A DROID policy: a LIBERO env must refuse it before the first step."""
+    return HoldStillPolicy(DROID_JOINT_VELOCITY)
+
+
+class OpenCloseHold(HoldStillPolicy):
+    """A LIBERO policy trained with the open1_close0 gripper convention: emits 1.0 (= open)."""
+
+    def __init__(self) -> None:
+        super().__init__(chunk_len=2, gripper=1.0)
+        import dataclasses
+
+        self.spec = dataclasses.replace(self.spec, policy_id="open1", gripper_convention=OPEN1_CLOSE0)

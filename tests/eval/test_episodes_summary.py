@@ -20,7 +20,9 @@ def test_episode_list_is_deterministic_and_ordered():
     assert a == b and len(a) == 2 * 2 * 3 * 2
     assert a[0] == Episode("libero_object", 0, 0, 7) and a[0].key == "libero_object/0/0/s7"
     assert len({e.key for e in a}) == len(a)
-    pert = build_episodes(["libero_object"], [0], 1, [7], perturbations=[("noise", 3)], num_tasks=fake_num_tasks)
+    pert = build_episodes(
+        ["libero_object"], [0], 1, [7], perturbations=[("noise", 3)], num_tasks=fake_num_tasks
+    )
     assert pert[0].key == "libero_object/0/0/s7/noise3"
 
 
@@ -57,9 +59,24 @@ def test_wilson_interval_known_values():
 
 
 def _rec(key, suite="libero_object", task_id=0, success=True, steps=100, **kw):
-    return {"schema": 1, "key": key, "suite": suite, "task_id": task_id, "task": "t", "init_state": 0, "seed": 7,
-            "perturbation": "none", "severity": 0, "success": success, "steps": steps, "queries": 10, "seconds": 1.5,
-            "attempts": 1, "error": None, "video": None} | kw
+    return {
+        "schema": 1,
+        "key": key,
+        "suite": suite,
+        "task_id": task_id,
+        "task": "t",
+        "init_state": 0,
+        "seed": 7,
+        "perturbation": "none",
+        "severity": 0,
+        "success": success,
+        "steps": steps,
+        "queries": 10,
+        "seconds": 1.5,
+        "attempts": 1,
+        "error": None,
+        "video": None,
+    } | kw
 
 
 def test_results_file_survives_torn_lines_and_duplicates(tmp_path):
@@ -82,8 +99,12 @@ def test_results_file_survives_torn_lines_and_duplicates(tmp_path):
 
 
 def test_summary_is_order_independent_and_correct():
-    recs = [_rec("a", steps=100), _rec("b", success=False, steps=280), _rec("c", task_id=1, steps=120),
-            _rec("d", suite="libero_spatial", success=False, steps=220, error="boom")]
+    recs = [
+        _rec("a", steps=100),
+        _rec("b", success=False, steps=280),
+        _rec("c", task_id=1, steps=120),
+        _rec("d", suite="libero_spatial", success=False, steps=220, error="boom"),
+    ]
     s1, s2 = summarize(recs), summarize(list(reversed(recs)))
     assert json.dumps(s1, sort_keys=True) == json.dumps(s2, sort_keys=True)
     assert s1["overall"]["episodes"] == 4 and s1["overall"]["successes"] == 2 and s1["overall"]["errors"] == 1

@@ -14,12 +14,17 @@ import pytest
 from envs.eval import EvalRun, build_episodes, evaluate, merge
 from envs.eval.results import RESULTS_FILE, check_record, read_records
 
-pytest.importorskip("envs.experts")
-
 REPO = Path(__file__).resolve().parents[2]
 STATES = [0, 1, 2]
-CLI_ARGS = ["policy=expert", "suites=[libero_object]", "task_ids=[0]", f"init_states={STATES}", "progress=false",
-            "plot=false", "videos_per_task=0"]
+CLI_ARGS = [
+    "policy=expert",
+    "suites=[libero_object]",
+    "task_ids=[0]",
+    f"init_states={STATES}",
+    "progress=false",
+    "plot=false",
+    "videos_per_task=0",
+]
 
 
 def episodes():
@@ -42,7 +47,8 @@ def single(tmp_path_factory):
 def test_expert_succeeds_through_the_harness(single):
     _, summary = single
     assert summary["overall"]["episodes"] == 3
-    assert summary["overall"]["successes"] >= 2, summary["overall"]
+    # measured 500/500 on libero_object (docs/experts.md): every one of these three must succeed
+    assert summary["overall"]["successes"] == 3, summary["overall"]
     assert 50 < summary["overall"]["mean_steps_success"] < 280
 
 
@@ -71,8 +77,9 @@ def test_resume_after_interrupted_run_gives_the_same_summary(single, tmp_path):
     out = tmp_path / "resumed"
     cmd = [sys.executable, "-m", "envs.cli.eval", *CLI_ARGS, "workers=1", f"out_dir={out}"]
     env = os.environ | {"PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     results = out / RESULTS_FILE
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not (results.exists() and results.read_text().count("\n") >= 1):
@@ -105,9 +112,21 @@ def test_killed_and_hung_workers_lose_nothing(tmp_path):
     Both episodes are retried on fresh workers; every episode is recorded exactly once."""
     eps = build_episodes(["libero_object"], [0], 4, [7])
     out = tmp_path / "crash"
-    summary = evaluate(EvalRun(out_dir=out, policy="eval_test_policies:misbehaving", policy_placement="worker",
-                               policy_kwargs={"marker_dir": str(tmp_path)}, workers=2, max_steps=8,
-                               episode_timeout_s=25, progress=False, plot=False, videos_per_task=0), eps)
+    summary = evaluate(
+        EvalRun(
+            out_dir=out,
+            policy="eval_test_policies:misbehaving",
+            policy_placement="worker",
+            policy_kwargs={"marker_dir": str(tmp_path)},
+            workers=2,
+            max_steps=8,
+            episode_timeout_s=25,
+            progress=False,
+            plot=False,
+            videos_per_task=0,
+        ),
+        eps,
+    )
     assert (tmp_path / "crashed").exists() and (tmp_path / "hung").exists()
     lines = (out / RESULTS_FILE).read_text().splitlines()
     keys = [json.loads(line)["key"] for line in lines]
@@ -121,8 +140,10 @@ def test_killed_and_hung_workers_lose_nothing(tmp_path):
 def test_policy_that_cannot_act_is_an_error_not_retried(tmp_path):
     """The scripted expert refuses libero_90 (unmeasured): recorded once, with the reason, no retries."""
     eps = build_episodes(["libero_90"], [0], 1, [7])
-    summary = evaluate(EvalRun(out_dir=tmp_path, policy="expert", workers=1, progress=False, plot=False,
-                               videos_per_task=0), eps)
+    summary = evaluate(
+        EvalRun(out_dir=tmp_path, policy="expert", workers=1, progress=False, plot=False, videos_per_task=0),
+        eps,
+    )
     rec = read_records([tmp_path])[0]
     assert rec["attempts"] == 1 and not rec["success"] and "libero_90" in rec["error"]
     assert summary["overall"]["errors"] == 1

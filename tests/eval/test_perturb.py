@@ -85,11 +85,12 @@ def test_paraphrases_keep_the_objects():
 
 @pytest.mark.slow
 def test_expert_solves_a_perturbed_episode_of_every_category(tmp_path):
-    pytest.importorskip("envs.experts")
     from envs.eval import EvalRun, build_episodes, evaluate
 
     eps = build_episodes(["libero_object"], [0], 1, [7], perturbations=[(c, 3) for c in CATEGORIES])
-    summary = evaluate(EvalRun(out_dir=tmp_path, policy="expert", progress=False, plot=True, videos_per_task=0), eps)
+    summary = evaluate(
+        EvalRun(out_dir=tmp_path, policy="expert", progress=False, plot=True, videos_per_task=0), eps
+    )
     per_cat = {c: s["successes"] for c, s in summary["categories"].items()}
     assert all(per_cat[c] == 1 for c in CATEGORIES), per_cat
 
