@@ -85,6 +85,9 @@ def test_to_uint8_hwc_inverts_lerobots_float_chw_exactly():
     assert back.dtype == torch.uint8 and back.shape == (16, 16, 3)
     assert torch.equal(back, chw.permute(1, 2, 0))
     assert torch.equal(to_uint8_hwc(chw.contiguous()), chw.permute(1, 2, 0))
+    # other float paths (a multiply by 1/255, a decoder's rounding noise) land within 1e-4 of k/255
+    for noisy in (chw.to(torch.float32) * (1 / 255), as_float - 1e-5, as_float + 1e-5):
+        assert torch.equal(to_uint8_hwc(noisy.clamp(0, 1)), chw.permute(1, 2, 0))
 
 
 def test_collate_gives_the_contract_batch(png_dataset):

@@ -51,9 +51,14 @@ def test_loader_reads_each_layout(tmp_path, make_demo, layout_name):
 def test_detect_layout_and_errors():
     assert detect_layout(["image", "wrist_image", "state", "actions", "timestamp"]).name == "openpi"
     assert detect_layout([IMAGE, WRIST, STATE, ACTION]).name == "lerobot"
+    assert (
+        detect_layout([IMAGE, "observation.images.wrist_image", STATE, ACTION, "index"]).name == "community"
+    )
+    # a dataset with both wrist keys is read as the canonical layout
+    assert detect_layout([IMAGE, WRIST, "observation.images.wrist_image", STATE, ACTION]).name == "lerobot"
     with pytest.raises(LayoutError, match="match no LIBERO layout"):
         detect_layout(["image", "state"])
-    with pytest.raises(LayoutError, match="valid: lerobot, openpi"):
+    with pytest.raises(LayoutError, match="valid: lerobot, openpi, community"):
         get_layout("rlds")
 
 

@@ -65,14 +65,17 @@ def test_stats_are_cached_by_fingerprint(tmp_path, monkeypatch):
 
     monkeypatch.setattr(stats_mod, "read_columns", boom)
     assert compute_stats(ds) == first
-    # the data changes (here: rewritten with other values) -> a new fingerprint, recomputed
+    # the data changes (rewritten with other values; the old cache file kept) -> a new fingerprint, recomputed
     monkeypatch.undo()
     import shutil
 
+    cache_text = (root / stats_mod.CACHE_FILE).read_text()
     shutil.rmtree(root)
     write_dataset(root, [10, 12], seed=5)
+    (root / stats_mod.CACHE_FILE).write_text(cache_text)
     again = compute_stats(open_chunk_dataset(root=root))
     assert again != first
+    assert len(json.loads((root / stats_mod.CACHE_FILE).read_text())) == 2
 
 
 def test_save_load_round_trip_and_bad_files(tmp_path):

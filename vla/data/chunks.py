@@ -26,20 +26,23 @@ import torch
 from torch.utils.data import Dataset
 
 from vla.data.errors import DatasetError
+from vla.data.frames import FrameReader
 from vla.data.layouts import ACTION, ACTION_NAMES, IMAGE, STATE, STATE_NAMES, WRIST
 from vla.data.loader import LiberoDataset, hub_metadata, load_libero_dataset
 
 TAILS = ("drop", "pad")
+READERS = ("fast", "lerobot")  # vla.data.frames.FrameReader, or LeRobotDataset.__getitem__ (the reference)
 DEFAULT_CHUNK_LEN = 8
 
 
 def to_uint8_hwc(image: torch.Tensor) -> torch.Tensor:
     """lerobot's (C,H,W) image — float in [0,1] (k/255 exactly) or uint8 — as uint8 (H,W,C), exactly."""
-    if image.dtype == torch.uint8:
-        return image.permute(1, 2, 0).contiguous()
-    if not image.is_floating_point():
-        raise TypeError(f"expected a float or uint8 image tensor, got {image.dtype}")
-    return (image * 255.0).round_().clamp_(0, 255).to(torch.uint8).permute(1, 2, 0).contiguous()
+    if image.dtype != torch.uint8:
+        if not image.is_floating_point():
+            raise TypeError(f"expected a float or uint8 image tensor, got {image.dtype}")
+        image = (image * 255.0).round_().clamp_(0, 255).to(torch.uint8)
+    # numpy's transposing copy is ~6x faster than torch's permute().contiguous() for a 3-channel uint8 image
+    return torch.from_numpy(np.ascontiguousarray(image.numpy().transpose(1, 2, 0)))
 
 
 def valid_start_positions(
@@ -65,10 +68,19 @@ def valid_start_positions(
 class ChunkDataset(Dataset):
     """Samples in the contract's training format over a `LiberoDataset` opened with action chunk offsets."""
 
-    def __init__(self, libero: LiberoDataset, chunk_len: int = DEFAULT_CHUNK_LEN, tail: str = "drop") -> None:
+    def __init__(
+        self,
+        libero: LiberoDataset,
+        chunk_len: int = DEFAULT_CHUNK_LEN,
+        tail: str = "drop",
+        reader: str = "fast",
+    ) -> None:
+        if reader not in READERS:
+            raise ValueError(f"reader must be one of {READERS}, got {reader!r}")
         self.libero = libero
         self.chunk_len = int(chunk_len)
         self.tail = tail
+        self.reader = reader
         self.name = str(libero.root)
         _check_shapes(libero, self.name)
         hf = libero.base.hf_dataset
@@ -78,6 +90,7 @@ class ChunkDataset(Dataset):
         self.episode_index = table.column("episode_index").to_numpy().astype(np.int64)
         frame_index = table.column("frame_index").to_numpy().astype(np.int64)
         self.valid_starts = valid_start_positions(self.episode_index, frame_index, self.chunk_len, tail)
+        self.frames = FrameReader(libero, self.chunk_len) if reader == "fast" else None
         if len(self.valid_starts) == 0:
             raise DatasetError(
                 f"dataset {self.name} has no episode of at least chunk_len={self.chunk_len} frames; "
@@ -106,6 +119,18 @@ class ChunkDataset(Dataset):
         return len(self.libero)
 
     def __getitem__(self, idx: int) -> dict[str, Any]:
+        if self.frames is not None:
+            s = self.frames.sample(int(idx))
+            return {
+                IMAGE: torch.from_numpy(s[IMAGE]),
+                WRIST: torch.from_numpy(s[WRIST]),
+                STATE: torch.tensor(s[STATE]),
+                ACTION: torch.tensor(s[ACTION]),
+                "action_is_pad": torch.from_numpy(s["action_is_pad"]),
+                "task": s["task"],
+                "index": torch.tensor(int(s["index"])),
+                "episode_index": torch.tensor(int(s["episode_index"])),
+            }
         item = self.libero[int(idx)]
         pad = item.get("action_is_pad")
         action = item[ACTION].to(torch.float32)
@@ -151,8 +176,13 @@ def open_chunk_dataset(
     layout: str = "auto",
     episodes: list[int] | None = None,
     video_backend: str | None = None,
+    reader: str = "fast",
 ) -> ChunkDataset:
-    """Open a LIBERO LeRobot dataset (any known layout) as training samples of `chunk_len` actions."""
+    """Open a LIBERO LeRobot dataset (any known layout) as training samples of `chunk_len` actions.
+
+    `reader="fast"` assembles samples with `vla.data.frames.FrameReader` (same values, ~3x faster);
+    `reader="lerobot"` goes through `LeRobotDataset.__getitem__` with the chunk as delta_timestamps.
+    """
     if chunk_len < 1:
         raise ValueError(f"chunk_len must be >= 1, got {chunk_len}")
     if tail not in TAILS:
@@ -171,7 +201,7 @@ def open_chunk_dataset(
         episodes=episodes,
         **kwargs,
     )
-    return ChunkDataset(libero, chunk_len, tail)
+    return ChunkDataset(libero, chunk_len, tail, reader)
 
 
 def _read_fps(root: Path) -> float:
