@@ -9,6 +9,9 @@ Reference: ../shared/reference/models.md §1.1 (Prismatic `prism-qwen25-extra-di
                                            #   language_model.*  (what vla/optim/routing.py expects)
     vis = vlm.embed_images(pixel_values)   # (B, n_images, 6, H, W) -> (B, n_images * P, llm_hidden)
     tok = vlm.embed_tokens(input_ids)      # (B, S) -> (B, S, llm_hidden)
+    emb, mask, qpos = vlm.embed_multimodal(pixel_values, input_ids, attention_mask, queries)
+                                           # token 0 + image tokens + tokens 1..; the last Q real tokens
+                                           # (processor placeholders) replaced by `queries` (Q, llm_hidden)
     hs  = vlm.run_language_model(embeds, attention_mask)  # tuple of L+1 tensors (B, S', llm_hidden):
                                            #   hs[0] = input embeddings, hs[i] = layer i output,
                                            #   hs[L] = final layer after the final RMSNorm (HF convention)
@@ -27,7 +30,9 @@ only confuse optimizers and DDP. Loaders drop those keys explicitly (`_UNUSED_TO
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -250,6 +255,33 @@ class VLMBackbone(nn.Module):
     def embed_tokens(self, input_ids: torch.Tensor) -> torch.Tensor:
         return self.language_model.embed_tokens(input_ids)
 
+    def embed_multimodal(
+        self,
+        pixel_values: torch.Tensor,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        queries: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The LLM input: token 0, the image tokens, then tokens 1.. (Prismatic inserts vision after BOS).
+
+        The last `Q = len(queries)` real tokens of each (right-padded) row are the processor's placeholders;
+        their embeddings are replaced by `queries` (Q, D). Returns (embeds (B, 1+V+S-1, D), attention mask,
+        query positions (B, Q) in the returned sequence).
+        """
+        b, q = input_ids.shape[0], queries.shape[0]
+        lengths = attention_mask.sum(dim=1)
+        if bool((lengths < q + 1).any()):
+            raise ValueError(f"every prompt needs at least one token before its {q} query placeholders")
+        text = self.embed_tokens(input_ids).clone()
+        rows = torch.arange(b, device=input_ids.device)[:, None]
+        text_pos = lengths[:, None] - q + torch.arange(q, device=input_ids.device)[None]
+        text[rows, text_pos] = queries.to(text.dtype).unsqueeze(0).expand(b, -1, -1)
+        vision = self.embed_images(pixel_values).to(text.dtype)
+        embeds = torch.cat([text[:, :1], vision, text[:, 1:]], dim=1)
+        ones = attention_mask.new_ones(b, vision.shape[1])
+        mask = torch.cat([attention_mask[:, :1], ones, attention_mask[:, 1:]], dim=1)
+        return embeds, mask, text_pos + vision.shape[1]
+
     def run_language_model(
         self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor
     ) -> tuple[torch.Tensor, ...]:
@@ -301,6 +333,13 @@ def resample_position_embeddings(pos: torch.Tensor, shape: torch.Size, has_cls: 
 def load_pretrained_weights(vlm: VLMBackbone, cfg: BackboneConfig) -> None:
     """Load each part from its HF-format directory (or hub id). Refuses partial or mismatched loads."""
     tower = vlm.vision_backbone
+    for key in ("dino_path", "siglip_path", "llm_path", "prismatic_path"):
+        path = getattr(cfg, key)
+        if path and not Path(path).exists() and (os.environ.get("HF_HUB_OFFLINE") or key == "prismatic_path"):
+            raise FileNotFoundError(
+                f"backbone.{key}={path!r} does not exist (and the hub is offline); download the weights there, "
+                f"set PION_WEIGHTS_DIR, or override model.backbone.{key}"
+            )
     if cfg.dino_path:
         hf = (Dinov2WithRegistersModel if cfg.dino_registers else Dinov2Model).from_pretrained(cfg.dino_path)
         sd = _tower_state_dict(hf, cfg.built_layers(cfg.dino_layers), tower.dino)
