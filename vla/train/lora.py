@@ -60,11 +60,16 @@ def apply_lora(model: nn.Module, cfg: LoRAConfig) -> list[str]:
         init_lora_weights="gaussian",
         bias="none",
     )
-    peft.inject_adapter_in_model(lora_cfg, model)
+    trainable_before = {n for n, p in model.named_parameters() if p.requires_grad}
+    peft.inject_adapter_in_model(lora_cfg, model)  # (it also freezes everything but the adapters)
     backbone = re.compile(cfg.backbone_pattern)
     for name, param in model.named_parameters():
-        if backbone.search(name):
-            param.requires_grad_("lora_" in name)
+        if "lora_" in name:
+            param.requires_grad_(True)
+        elif backbone.search(name):
+            param.requires_grad_(False)
+        else:  # head, ActionQuery, proprio projector: trained in full, as before
+            param.requires_grad_(name in trainable_before)
     return targets
 
 
