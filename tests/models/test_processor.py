@@ -129,3 +129,13 @@ def test_prompt_is_the_vla_adapter_template_with_query_placeholders():
     assert out["input_ids"][1, -1] == tok.pad_token_id  # right padding
     with pytest.raises(ValueError, match="prompt_template"):
         ProcessorConfig(prompt_template="no task here")
+
+
+def test_gripper_dim_is_never_normalised():
+    stats = default_stats()
+    stats["action"]["q01"][6], stats["action"]["q99"][6] = -0.5, 0.5
+    cfg = ProcessorConfig(num_queries=1, gripper_target="libero_raw", binarize_gripper=False)
+    processor = PolicyProcessor(cfg, build_byte_tokenizer(), stats)
+    actions = torch.tensor([[[0.0] * 6 + [0.25]]])
+    assert processor.normalize_actions(actions)[0, 0, 6] == 0.25
+    assert processor.unnormalize_actions(actions)[0, 0, 6] == 0.25
