@@ -131,3 +131,15 @@ def test_invalid_config_values(ckpt):
     (ckpt[0] / "config.json").write_text("{not json")
     with pytest.raises(CheckpointError, match="cannot read JSON"):
         from_pretrained(ckpt[0])
+
+
+def test_init_checkpoint_from_the_cpu_yaml(tmp_path):
+    from pathlib import Path
+
+    from vla.models.checkpoint import init_checkpoint
+
+    yaml = Path(__file__).resolve().parents[2] / "configs" / "model" / "vla_adapter_cpu.yaml"
+    policy = load_policy_dir(init_checkpoint(yaml, tmp_path / "rand"))
+    obs = observation(1, size=256)
+    assert policy.predict_chunk(obs).shape == (1, 8, 7)
+    assert policy.spec.image_shapes["observation.images.image"] == (256, 256, 3)

@@ -147,3 +147,40 @@ def load_policy_dir(path: str | Path, device: str | torch.device = "cpu", **kwar
     model, processor = from_pretrained(path, device=device)
     kwargs.setdefault("policy_id", f"checkpoint:{Path(path).resolve()}")
     return TorchPolicy(model, processor, device=device, **kwargs)
+
+
+def init_checkpoint(
+    model_yaml: str | Path, out: str | Path, stats: Any = None, seed: int = 0, pretrained: bool = False
+) -> Path:
+    """Write a checkpoint of a freshly built model (random init unless `pretrained`) from a model YAML.
+
+    `stats`: a stats dict or a stats.json path; default: [-1, 1] bounds (identity-like normalisation).
+    """
+    from omegaconf import OmegaConf
+
+    from vla.models.processor import default_stats
+    from vla.models.registry import build_model, build_processor, model_config_from_dict
+
+    cfg = OmegaConf.to_container(OmegaConf.load(str(model_yaml)), resolve=True)
+    config = model_config_from_dict(cfg)
+    torch.manual_seed(seed)
+    model = build_model(config, pretrained=pretrained)
+    if isinstance(stats, str | Path):
+        stats = _read_json(Path(stats))
+    stats = stats or default_stats(config.proprio_dim, config.action_dim)
+    return save_pretrained(out, model, build_processor(config, cfg.get("processor"), stats))
+
+
+if __name__ == "__main__":
+    import argparse
+
+    ap = argparse.ArgumentParser(
+        description="Write a freshly initialised checkpoint directory from a model YAML."
+    )
+    ap.add_argument("model_yaml", help="e.g. configs/model/vla_adapter_cpu.yaml")
+    ap.add_argument("out", help="checkpoint directory to write")
+    ap.add_argument("--stats", default=None, help="stats.json of the dataset (default: [-1, 1] bounds)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--pretrained", action="store_true", help="load backbone.*_path weights")
+    args = ap.parse_args()
+    print(init_checkpoint(args.model_yaml, args.out, args.stats, args.seed, args.pretrained))
