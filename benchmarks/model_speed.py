@@ -160,10 +160,14 @@ def _real_one(name: str, device: str) -> str:
         config, cfg.get("processor"), default_stats(config.proprio_dim, config.action_dim)
     )
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
-    policy = TorchPolicy(model, processor, device=device, dtype=torch.bfloat16)
     one = observation(1, seed=1, with_action=False)
-    chunk = timed(lambda: policy.predict_chunk(one), 10 if device == "cuda" else 2, sync=sync)
-    line = f"{name} real size on {device}: chunk latency bf16 {1e3 * chunk:.1f} ms"
+    line = f"{name} real size on {device}: chunk latency (B=1)"
+    for label, dtype in (("fp32", None), ("bf16", torch.bfloat16)):
+        policy = TorchPolicy(model, processor, device=device, dtype=dtype)
+        chunk = timed(
+            lambda p=policy: p.predict_chunk(one), 10 if device == "cuda" else 2, warmup=1, sync=sync
+        )
+        line += f" {label} {1e3 * chunk:.0f} ms"
     if device == "cuda":
         model.train()
         inputs = {k: v.to(device) for k, v in processor(observation(8), train=True).items()}
