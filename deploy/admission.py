@@ -1,10 +1,12 @@
-"""Fair serving for the policy server: per-client queues, per-client rate limits, round-robin.
+"""Fair serving for the policy server: per-client queues, per-client rate limits, byte-fair order.
 
 The server thread moves every readable message off the socket into this structure (cheap: no decode),
-then serves the clients in turn, oldest message first within a client. A client that floods fills only
-its own queue (`max_queued_per_client`, then `busy` replies) and spends only its own token buckets
-(requests/s and bytes/s, then `rate_limited` replies), so a robot client that sends one request at a
-time waits for at most one request of each other client ahead of it, however fast the others send.
+then serves the client that has been served the fewest bytes so far (start-time fair queueing: a client
+that becomes active starts at the current virtual time, so idling earns no credit), oldest message
+first within a client. A client that floods fills only its own queue (`max_queued_per_client`, then
+`busy` replies) and spends only its own token buckets (requests/s and bytes/s, then `rate_limited`
+replies); a robot client sending small requests one at a time goes ahead of a client sending big ones,
+so it waits for at most the one request being served when it arrives.
 Clients are told apart by their CURVE public key when CURVE is on (all connections of one key share
 one queue and one budget), else by their ZeroMQ routing identity (one per connection).
 """
@@ -81,6 +83,7 @@ class _Client:
         cap = max(cfg.bytes_burst, max_message_bytes)
         self.bytes = TokenBucket(cfg.bytes_per_s, cap) if cfg.bytes_per_s else None
         self.last_seen = time.monotonic()
+        self.vtime = 0.0  # bytes served, on the shared virtual clock
 
 
 class FairQueue:
@@ -92,7 +95,8 @@ class FairQueue:
         self.cfg = cfg
         self.max_message_bytes = max_message_bytes
         self._clients: OrderedDict[bytes, _Client] = OrderedDict()
-        self._ready: deque[bytes] = deque()  # clients with queued messages, in serving order
+        self._ready: dict[bytes, _Client] = {}  # clients with queued messages
+        self._vnow = 0.0  # virtual time: the start tag of the message served last
         self.queued_bytes = 0
         self.queued = 0
 
@@ -113,21 +117,24 @@ class FairQueue:
         ):
             return ErrorCode.BUSY
         if not client.queue:
-            self._ready.append(item.key)
+            client.vtime = max(client.vtime, self._vnow)
+            self._ready[item.key] = client
         client.queue.append(item)
         self.queued_bytes += item.cost
         self.queued += 1
         return None
 
     def pop(self) -> Incoming | None:
-        """The oldest message of the next client in turn (that client then goes to the back)."""
+        """The oldest message of the client served least so far (ties: the one waiting longest)."""
         if not self._ready:
             return None
-        key = self._ready.popleft()
-        client = self._clients[key]
+        key = min(self._ready, key=lambda k: (self._ready[k].vtime, self._ready[k].queue[0].t0))
+        client = self._ready[key]
         item = client.queue.popleft()
-        if client.queue:
-            self._ready.append(key)
+        self._vnow = client.vtime
+        client.vtime += item.cost
+        if not client.queue:
+            del self._ready[key]
         self.queued_bytes -= item.cost
         self.queued -= 1
         return item

@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -48,24 +50,61 @@ class SimCamera:
 
 
 class OpenCVCamera:
-    def __init__(self, name: str, device: int | str = 0, width: int | None = None, height: int | None = None):
+    """A V4L / UVC device (int index or /dev/video path) or a video file through OpenCV.
+
+    `timestamp_s` is the capture time of the last frame: the position in the file for a video file,
+    the monotonic clock at the end of `read()` for a device. A file is read as fast as asked unless
+    `realtime=True`, which paces it at its own frame rate like a live camera (replaying a recording in a
+    dry run). At the end of a file `read()` raises CameraError saying so.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        device: int | str = 0,
+        width: int | None = None,
+        height: int | None = None,
+        realtime: bool = False,
+    ):
         import cv2
 
+        self._cv2 = cv2
         self.name = name
+        self.device = device
         self._cap = cv2.VideoCapture(device)
         if not self._cap.isOpened():
             raise CameraError(
                 f"camera {name!r}: cannot open OpenCV device {device!r} (check /dev/video*, permissions)"
             )
+        self.is_file = isinstance(device, str) and Path(device).is_file()
         if width:
             self._cap.set(cv2.CAP_PROP_FRAME_WIDTH, width)
         if height:
             self._cap.set(cv2.CAP_PROP_FRAME_HEIGHT, height)
+        self.fps = float(self._cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        self.realtime = realtime and self.is_file and self.fps > 0
+        self.frames = 0
+        self.timestamp_s: float | None = None
+        self._t_start: float | None = None
 
     def read(self) -> np.ndarray:
+        if self.realtime:
+            if self._t_start is None:
+                self._t_start = time.monotonic()
+            due = self._t_start + self.frames / self.fps
+            time.sleep(max(0.0, due - time.monotonic()))
         ok, frame = self._cap.read()
         if not ok or frame is None:
-            raise CameraError(f"camera {self.name!r}: no frame (device unplugged or end of file?)")
+            if self.is_file:
+                raise CameraError(
+                    f"camera {self.name!r}: end of video file {self.device} after {self.frames} frames"
+                )
+            raise CameraError(f"camera {self.name!r}: no frame (device unplugged?)")
+        self.frames += 1
+        if self.is_file:
+            self.timestamp_s = float(self._cap.get(self._cv2.CAP_PROP_POS_MSEC)) / 1000.0
+        else:
+            self.timestamp_s = time.monotonic()
         return frame
 
     def close(self) -> None:

@@ -252,7 +252,7 @@ class RobotRunner:
                     res.rtt_ms.append(rtt_ms)
                 action = executor.pop()
                 try:
-                    cmd = self.filter(action, state.q)
+                    cmd = self.filter(action, state.q, state.dq)
                 except UnsafeAction as e:
                     self._halt()
                     executor.drop()

@@ -6,8 +6,10 @@ Steps, in order (each recorded in `JointCommand.flags` when it changed something
 3. clamp the target to [q_min + margin, q_max - margin] (inside the band: hold or move inward);
 4. velocity = (target - q) / dt, capped per joint at `velocity_fraction` * dq_max, and at the speed
    from which the arm can still stop within the dead-man bound after its command expires;
-5. cap each joint's speed so that, if the loop stalled now, holding it for `hold_s` and then braking
-   at `decel` would stop inside the joint limits (minus half the margin);
+5. position guard: cap each joint's speed toward a limit so that the arm can still stop before
+   `limit - margin` from its *current* velocity (measured `dq`, or the last command if higher): it may
+   keep that velocity for `latency_s` before reacting, then run at the new command for `hold_s` (the
+   loop stalls, the command expires), then brake at `brake_fraction` of the acceleration limit;
 6. optional workspace box on the flange position of the target: outside -> hold still.
 """
 
@@ -44,6 +46,7 @@ class SafetyConfig:
         0.08  # command-to-braking overhead beyond hold_s (measured ~45 ms in franky-sim) + tracking lag
     )
     control_hz: float = CONTROL_HZ
+    brake_fraction: float = 0.8  # of the acceleration limit counted on for braking (jerk ramp, tracking)
     workspace_min: tuple[float, float, float] | None = None  # flange position box (m), base frame
     workspace_max: tuple[float, float, float] | None = None
     q_min: np.ndarray = field(default_factory=lambda: FR3_Q_MIN.copy())
@@ -51,8 +54,9 @@ class SafetyConfig:
     dq_max: np.ndarray = field(default_factory=lambda: FR3_DQ_MAX.copy())
 
     def __post_init__(self) -> None:
-        if not 0 < self.velocity_fraction <= 1 or not 0 < self.dynamics_factor <= 1:
-            raise ValueError("velocity_fraction and dynamics_factor must be in (0, 1]")
+        for name in ("velocity_fraction", "dynamics_factor", "brake_fraction"):
+            if not 0 < getattr(self, name) <= 1:
+                raise ValueError(f"{name}={getattr(self, name)} must be in (0, 1]")
         if self.hold_s <= 1.0 / self.control_hz:
             raise ValueError(f"hold_s={self.hold_s} must exceed one control period (1/{self.control_hz} s)")
         if self.deadman_s - self.hold_s - self.latency_s < 0.02:
@@ -90,12 +94,15 @@ class ActionFilter:
         self.cfg = cfg
         self.dt = 1.0 / cfg.control_hz
         self.fk = flange_position
+        self.last_velocity = np.zeros(7)  # the previous command: the arm may not have reached it yet
         if (cfg.workspace_min is None) != (cfg.workspace_max is None):
             raise ValueError("give both workspace_min and workspace_max, or neither")
         if cfg.workspace_min is not None and flange_position is None:
             raise ValueError("workspace bounds need a forward-kinematics function")
 
-    def __call__(self, action: np.ndarray, q: np.ndarray) -> JointCommand:
+    def __call__(self, action: np.ndarray, q: np.ndarray, dq: np.ndarray | None = None) -> JointCommand:
+        """Filter one action at measured joint positions `q` and velocities `dq` (rad/s; None: use the
+        last command as the estimate of the current velocity)."""
         cfg = self.cfg
         a = np.asarray(action, dtype=np.float64)
         if a.shape != (ACTION_DIM,):
@@ -123,12 +130,17 @@ class ActionFilter:
         capped = np.clip(vel, -cap, cap)
         if not np.array_equal(capped, vel):
             flags.append("velocity_capped")
-        room_up = np.maximum(cfg.q_max - cfg.margin / 2 - q, 0.0)
-        room_down = np.maximum(q - (cfg.q_min + cfg.margin / 2), 0.0)
-        stop_capped = np.clip(capped, -self._stoppable_speed(room_down), self._stoppable_speed(room_up))
-        if not np.array_equal(stop_capped, capped):
+        dq = self.last_velocity if dq is None else np.asarray(dq, dtype=np.float64)
+        if dq.shape != (7,) or not np.all(np.isfinite(dq)):
+            raise UnsafeAction(f"measured joint velocities are invalid: {dq}")
+        up_now = np.maximum.reduce([dq, self.last_velocity, np.zeros(7)])
+        down_now = np.maximum.reduce([-dq, -self.last_velocity, np.zeros(7)])
+        up = self.allowed_speed(cfg.q_max - cfg.margin - q, up_now)
+        down = self.allowed_speed(q - (cfg.q_min + cfg.margin), down_now)
+        guarded = np.clip(capped, -down, up)
+        if not np.array_equal(guarded, capped):
             flags.append("stop_distance_capped")
-        vel = stop_capped
+        vel = guarded
         target = q + vel * self.dt
         if self.fk is not None and cfg.workspace_min is not None:
             p = np.asarray(self.fk(target))
@@ -136,10 +148,22 @@ class ActionFilter:
                 flags.append("workspace_hold")
                 vel = np.zeros(7)
                 target = q.copy()
+        self.last_velocity = vel.copy()
         return JointCommand(vel, target, float(np.clip(a[7], 0.0, 1.0)), flags)
 
-    def _stoppable_speed(self, d: np.ndarray) -> np.ndarray:
-        """Largest speed toward a bound `d` >= 0 away that still stops before it after a stall."""
-        a, hold = self.cfg.decel, self.cfg.hold_s
-        # hold * v + v^2 / (2a) <= d  ->  v = a * (-hold + sqrt(hold^2 + 2 d / a))
-        return a * (-hold + np.sqrt(hold**2 + 2 * d / a))
+    def stop_distance(self, v_now: np.ndarray, v_cmd: np.ndarray) -> np.ndarray:
+        """Worst-case travel toward a limit (>= 0 speeds): `v_now` for latency_s, then max(v_now, v_cmd)
+        for hold_s, then braking at brake_fraction * decel."""
+        cfg = self.cfg
+        w = np.maximum(v_now, v_cmd)
+        return v_now * cfg.latency_s + w * cfg.hold_s + w**2 / (2 * cfg.decel * cfg.brake_fraction)
+
+    def allowed_speed(self, room: np.ndarray, v_now: np.ndarray) -> np.ndarray:
+        """Largest command toward a bound `room` away (rad, may be <= 0) whose stop_distance fits; 0 if
+        even the current velocity needs all of it (then braking now is all that is left)."""
+        cfg = self.cfg
+        a, hold = cfg.decel * cfg.brake_fraction, cfg.hold_s
+        rest = np.maximum(room - v_now * cfg.latency_s, 0.0)
+        # hold * w + w^2 / (2a) <= rest  ->  w = a * (-hold + sqrt(hold^2 + 2 rest / a))
+        w = a * (-hold + np.sqrt(hold**2 + 2 * rest / a))
+        return np.where((room > 0) & (w >= v_now), w, 0.0)

@@ -115,7 +115,9 @@ class Monitor:
 
 def run(arm, endpoint, steps, on_step=None, **loop):
     client = PolicyClient(endpoint, timeout_s=0.3, retries=1)
-    cfg = LoopConfig(max_steps=steps, request_timeout_s=0.3, max_server_wait_s=10, **{"dry_run": False, **loop})
+    cfg = LoopConfig(
+        max_steps=steps, request_timeout_s=0.3, max_server_wait_s=10, **{"dry_run": False, **loop}
+    )
     runner = RobotRunner(arm, client, sim_cameras(), SafetyConfig(), cfg, on_step=on_step)
     with client:
         runner.reset()
@@ -203,3 +205,56 @@ def test_server_killed_arm_rests_within_deadman_bound_then_recovers(serve, arm):
         f"arm at rest {1000 * (rest - t_last):.0f} ms after the last command; "
         f"drift afterwards {drift:.4f} rad"
     )
+
+
+# ---------------------------------------------------------------- position guard sweep (issue 15)
+FAST = SafetyConfig(velocity_fraction=1.0, deadman_s=0.45)  # speed cap = the FR3 velocity limits
+GUARD_CASES = [
+    (cfg_name, joint, d) for cfg_name in ("default", "fast") for joint in [*range(7), "all"] for d in (1, -1)
+]
+
+
+def _drive(arm, cfg: SafetyConfig, push: np.ndarray, seconds: float) -> np.ndarray:
+    """The robot loop without the network: action = `push` (normalised, +-1 = full speed) at 15 Hz
+    through ActionFilter with the measured velocity, for `seconds`; returns the sampled q."""
+    from deploy.pacing import RateClock
+    from deploy.safety import ActionFilter
+
+    f = ActionFilter(cfg)
+    clock = RateClock(cfg.control_hz)
+    with Monitor(arm) as mon:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            s = arm.read_state()
+            cmd = f(np.array([*push, 0.0]), s.q, s.dq)
+            arm.command_velocity(cmd.velocity, cfg.hold_s)
+            clock.wait()
+        time.sleep(cfg.deadman_s + 0.2)  # the stop after the last command counts too
+    arm.stop()
+    return np.array([s[1] for s in mon.samples])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cfg_name, joint, direction", GUARD_CASES)
+def test_position_guard_keeps_every_joint_inside_limit_minus_margin(arm, cfg_name, joint, direction):
+    cfg = SafetyConfig() if cfg_name == "default" else FAST
+    joints = np.arange(7) if joint == "all" else np.array([joint])
+    bound = FR3_Q_MAX if direction > 0 else FR3_Q_MIN
+    v_max = cfg.speed_cap
+    gap = 0.5 if cfg_name == "default" else 1.0  # start this far inside the band: room to reach full speed
+    start = RESET_JOINTS.copy()
+    start[joints] = bound[joints] - direction * (cfg.margin + gap)
+    arm.move_to(start, 20.0)
+    push = np.zeros(7)
+    push[joints] = direction
+    q = _drive(arm, cfg, push, seconds=2.0 + gap / v_max.min())
+    hi, lo = FR3_Q_MAX - cfg.margin, FR3_Q_MIN + cfg.margin
+    past = np.maximum(q - hi, lo - q).max(0)  # > 0: passed limit - margin
+    closest = (np.minimum(hi - q, q - lo).min(0))[joints]
+    print(
+        f"guard {cfg_name} joint {joint} dir {direction:+d}: closest to limit-margin (mrad) "
+        f"{np.round(1000 * closest, 1).tolist()}"
+    )
+    assert np.all(past <= 0), f"passed limit - margin by {np.round(1000 * past, 2)} mrad"
+    assert closest.min() < 0.05, "the push never got near the band: the test did not test the guard"
+    arm.move_to(RESET_JOINTS, 20.0)

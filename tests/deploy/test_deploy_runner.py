@@ -100,7 +100,7 @@ def test_server_loss_stops_arm_then_loop_resumes_after_restart(serve):
     def on_step(rec, prompt):
         if len(backend.commands) == 10 and not restarted.is_set():
             server.stop()
-            threading.Timer(0.6, lambda: (serve(HoldStillPolicy(), bind=endpoint), restarted.set())).start()
+            threading.Timer(1.0, lambda: (serve(HoldStillPolicy(), bind=endpoint), restarted.set())).start()
 
     runner.on_step = on_step
     with client:
