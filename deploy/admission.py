@@ -18,7 +18,12 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass
 from typing import Any
 
+import zmq
+
 from deploy.schema import ErrorCode
+
+MAX_FRAMES = 4  # routing identity + up to 2 envelope frames (REQ adds one empty delimiter) + payload
+MAX_ENVELOPE_FRAME_BYTES = 64
 
 
 @dataclass(frozen=True)
@@ -148,3 +153,51 @@ class FairQueue:
             if client.queue:  # never drop queued work; the cap is soft while everyone has some
                 break
             del self._clients[key]
+
+
+@dataclass
+class Refused:
+    """A message refused on receipt (before queueing): reply `code`/`message` to `envelope`."""
+
+    envelope: list[bytes]
+    code: ErrorCode
+    message: str
+
+
+def receive(sock: zmq.Socket, max_message_bytes: int) -> Incoming | Refused | bool | None:
+    """Take one message off a ROUTER socket without copying its payload. None: nothing to read; True:
+    nothing to answer (no routing identity). The whole message (envelope included) must fit in
+    `max_message_bytes`; at most MAX_FRAMES frames, envelope frames <= MAX_ENVELOPE_FRAME_BYTES; frames
+    beyond that are dropped on arrival and never echoed back."""
+    try:
+        first = sock.recv(zmq.NOBLOCK, copy=False)
+    except zmq.Again:
+        return None
+    t_recv, t0 = time.time(), time.perf_counter()
+    parts, size, n, more = [first], len(first), 1, first.more
+    while more:  # the rest of a message is delivered with its first frame
+        frame = sock.recv(copy=False)
+        n, size, more = n + 1, size + len(frame), frame.more
+        if n < MAX_FRAMES or not more:  # always keep the payload (last frame)
+            parts.append(frame)
+    if n < 2:
+        return True
+    identity = first.bytes
+    extra = parts[1:-1]
+    if n > MAX_FRAMES or any(len(f) > MAX_ENVELOPE_FRAME_BYTES for f in extra):
+        return Refused(
+            [identity, b""],
+            ErrorCode.BAD_REQUEST,
+            f"message of {n - 1} frames refused: send [empty delimiter, payload] (REQ or DEALER), at most "
+            f"{MAX_FRAMES - 1} frames of which all but the payload <= {MAX_ENVELOPE_FRAME_BYTES} bytes",
+        )
+    envelope = [identity, *(f.bytes for f in extra)]
+    if size > max_message_bytes:
+        msg = f"message of {size} bytes exceeds the limit of {max_message_bytes} bytes"
+        return Refused(envelope, ErrorCode.TOO_LARGE, msg)
+    payload = parts[-1]
+    try:
+        key = payload.get("User-Id").encode()  # CURVE: the client's public key
+    except zmq.ZMQError:
+        key = identity
+    return Incoming(key, envelope, payload, size, t_recv, t0)

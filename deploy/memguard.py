@@ -13,7 +13,10 @@ import contextlib
 import ctypes
 import logging
 import os
+import time
 from dataclasses import dataclass
+
+import zmq
 
 log = logging.getLogger(__name__)
 
@@ -66,3 +69,30 @@ class MemoryGuard:
         rss = rss_bytes()
         self.peak = max(self.peak, rss)
         return rss > limit
+
+    def purge(self, sock: zmq.Socket, endpoint: str) -> None:
+        """Drop every connection of `sock` (unbind frees what libzmq buffered for them), give the freed
+        heap back to the OS, bind `endpoint` again. If RSS is still over, the growth is the server's own
+        (the policy), so the limit moves up to it instead of purging forever."""
+        rss = rss_bytes()
+        sock.unbind(endpoint)
+        release_free_heap()
+        for attempt in range(100):
+            try:
+                sock.bind(endpoint)
+                break
+            except zmq.ZMQError:
+                if attempt == 99:
+                    raise
+                time.sleep(0.01)
+        self.purges += 1
+        after = rss_bytes()
+        log.error(
+            "memory budget exceeded (RSS %.0f MiB > %.0f MiB): dropped all connections; RSS now %.0f MiB",
+            rss / 2**20,
+            (self.limit or 0) / 2**20,
+            after / 2**20,
+        )
+        if self.limit is not None and after > self.limit:
+            self.baseline = after
+            log.error("server RSS itself is above the budget; the limit is now %.0f MiB", self.limit / 2**20)

@@ -8,7 +8,7 @@ a structured error reply and the server keeps serving. Queued `infer` requests o
 be stacked into one `predict_chunk` call (`max_batch` > 1).
 
 Memory bounds: a whole message (envelope + payload) <= `max_message_bytes`, at most `MAX_FRAMES` frames
-with envelope frames <= `MAX_ENVELOPE_FRAME_BYTES` (never echoed back beyond that), per-client receive
+with envelope frames <= `MAX_ENVELOPE_FRAME_BYTES` (see `admission.receive`) (never echoed back beyond that), per-client receive
 and send queues bounded (RCVHWM / SNDHWM), error replies quote peer input only through `schema.brief`,
 and an RSS budget (`memguard`) for what libzmq buffers before a message is complete.
 Shutdown: `stop()` returns within ~0.2 s plus the inference in hand, however hard clients flood.
@@ -26,9 +26,9 @@ import numpy as np
 import zmq
 
 from deploy import codec
-from deploy.admission import AdmissionConfig, FairQueue, Incoming
+from deploy.admission import AdmissionConfig, FairQueue, Incoming, Refused, receive
 from deploy.curve import CurveServerKeys, start_authenticator
-from deploy.memguard import MemoryBudget, MemoryGuard, release_free_heap, rss_bytes
+from deploy.memguard import MemoryBudget, MemoryGuard
 from deploy.schema import (
     PROTOCOL_NAME,
     SCHEMA_VERSION,
@@ -42,8 +42,6 @@ from vla.protocol import STATE_KEY, TASK_KEY, Policy, ProtocolError, validate_ba
 
 log = logging.getLogger(__name__)
 
-MAX_FRAMES = 4  # routing identity + up to 2 envelope frames (REQ adds one empty delimiter) + payload
-MAX_ENVELOPE_FRAME_BYTES = 64
 PULL_PER_TURN = 64  # messages moved off the socket between two served requests
 SHUTDOWN_DRAIN_S = 0.05  # time spent telling queued clients "shutting_down" before closing
 
@@ -200,75 +198,21 @@ class PolicyServer:
 
     def _purge_connections(self) -> None:
         """Over the memory budget: drop every connection (and what libzmq buffered for it), rebind."""
-        rss = rss_bytes()
         self.stats.memory_purges += 1
         self.queue = FairQueue(self.admission, self.max_message_bytes)
-        self._sock.unbind(self.endpoint)
-        release_free_heap()
-        for attempt in range(100):
-            try:
-                self._sock.bind(self.endpoint)
-                break
-            except zmq.ZMQError:
-                if attempt == 99:
-                    raise
-                time.sleep(0.01)
-        after = rss_bytes()
-        log.error(
-            "memory budget exceeded (RSS %.0f MiB > %.0f MiB): dropped all connections; RSS now %.0f MiB",
-            rss / 2**20,
-            self.memory.limit / 2**20,
-            after / 2**20,
-        )
-        if self.memory.limit is not None and after > self.memory.limit:  # our own memory grew, not theirs
-            self.memory.baseline = after
-            log.error(
-                "server RSS itself is above the budget; the limit is now %.0f MiB", self.memory.limit / 2**20
-            )
+        self.memory.purge(self._sock, self.endpoint)
 
     # ---------------------------------------------------------------- receiving
     def _recv_message(self) -> Incoming | None | bool:
         """One message off the socket: an Incoming to queue, True if it was answered here, None if none."""
-        try:
-            first = self._sock.recv(zmq.NOBLOCK, copy=False)
-        except zmq.Again:
-            return None
-        t_recv, t0 = time.time(), time.perf_counter()
-        parts, size, n, more = [first], len(first), 1, first.more
-        while more:  # the rest of a message is delivered with its first frame
-            frame = self._sock.recv(copy=False)
-            n, size, more = n + 1, size + len(frame), frame.more
-            if n < MAX_FRAMES:
-                parts.append(frame)
-            elif not more:
-                parts.append(frame)  # always keep the payload (last frame)
-        if n < 2:
-            return True  # no routing identity: nothing to reply to
-        self.stats.requests += 1
-        identity = first.bytes
-        extra = parts[1:-1]
-        if n > MAX_FRAMES or any(len(f) > MAX_ENVELOPE_FRAME_BYTES for f in extra):
-            self._send(
-                [identity, b""],
-                error_reply(
-                    ErrorCode.BAD_REQUEST,
-                    f"message of {n - 1} frames refused: send [empty delimiter, payload] (REQ or DEALER), "
-                    f"at most {MAX_FRAMES - 1} frames of which all but the payload <= "
-                    f"{MAX_ENVELOPE_FRAME_BYTES} bytes",
-                ),
-            )
+        got = receive(self._sock, self.max_message_bytes)
+        if isinstance(got, Refused):
+            self.stats.requests += 1
+            self._send(got.envelope, error_reply(got.code, got.message))
             return True
-        envelope = [identity, *(f.bytes for f in extra)]
-        if size > self.max_message_bytes:
-            msg = f"message of {size} bytes exceeds the limit of {self.max_message_bytes} bytes"
-            self._send(envelope, error_reply(ErrorCode.TOO_LARGE, msg))
-            return True
-        payload = parts[-1]
-        try:
-            key = payload.get("User-Id").encode()  # CURVE: the client's public key
-        except zmq.ZMQError:
-            key = identity
-        return Incoming(key, envelope, payload, size, t_recv, t0)
+        if isinstance(got, Incoming):
+            self.stats.requests += 1
+        return got
 
     def _pull(self) -> None:
         """Move up to PULL_PER_TURN readable messages into the per-client queues (no decoding)."""

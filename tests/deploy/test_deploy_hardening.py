@@ -231,3 +231,29 @@ def test_version_must_be_the_int_1_and_t_client_finite(serve, fields, code):
     server = serve(StateEchoPolicy())
     reply, _, _ = ask(server.endpoint, [b"", ping_bytes(**fields)])
     assert reply["ok"] is False and reply["error"]["code"] == code
+
+
+# ---------------------------------------------------------------- 1. a multipart message never finished
+def test_never_finished_message_is_dropped_at_the_memory_budget_and_service_resumes(serve):
+    from zmtp import RawZmtpDealer
+
+    from deploy.memguard import MemoryBudget, rss_bytes
+
+    frame = memoryview(b"\0" * (8 << 20))
+    server = serve(StateEchoPolicy(), memory=MemoryBudget(growth_bytes=64 << 20))
+    base = rss_bytes()
+    raw = RawZmtpDealer(server.endpoint)
+    peak = 0
+    try:
+        for _ in range(24):  # 192 MiB of frames of one message whose last frame never comes
+            raw.send_frame(frame, more=True)
+            peak = max(peak, rss_bytes() - base)
+    except OSError:
+        pass  # the server dropped the connection
+    time.sleep(0.2)
+    peak = max(peak, rss_bytes() - base)
+    raw.close()
+    assert server.stats.memory_purges >= 1
+    assert peak < (64 + 64) << 20, f"RSS grew by {peak >> 20} MiB"
+    with PolicyClient(server.endpoint, timeout_s=2, retries=2) as c:
+        assert c.health()["memory_purges"] >= 1
