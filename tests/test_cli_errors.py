@@ -175,3 +175,16 @@ def test_robot_loop_is_dry_run_by_default_in_code_and_yaml():
     assert res.status == "done" and res.steps == 5 and res.queries == 1  # a local policy, chunks of 8
     assert backend.commands == [] and backend.gripper_commands == []  # nothing was sent to the arm
     np.testing.assert_array_equal(backend.read_state().q, q0)
+
+
+def test_data_config_points_at_what_gen_demos_writes():
+    from omegaconf import OmegaConf
+
+    from envs.cli.gen_demos import GenDemosConfig
+    from envs.datagen.merge import dataset_path
+    from vla.data.layouts import LAYOUTS
+
+    data = OmegaConf.to_container(OmegaConf.load(Path(__file__).parents[1] / "configs/data/libero.yaml"))
+    gen = load_config(GenDemosConfig, compose("gen_demos"), "gen_demos")
+    assert set(data) == {"repo_id", "root", "layout"}  # no unread keys (key_style, fps) drift back in
+    assert data["root"] == str(dataset_path(Path(gen.out))) and data["layout"] in LAYOUTS

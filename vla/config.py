@@ -115,7 +115,8 @@ def hydra_cli(
 
     `fn` gets the dataclass instance when `schema` is given, else the DictConfig. Arguments are Hydra
     overrides (`key=value`, `+key=value`, `group=option`); `hydra.*` overrides are accepted and ignored
-    (no run directory is created, the working directory never changes); `--help` prints the config.
+    (no run directory is created, the working directory never changes); `--help` prints the config,
+    `--cfg job` the composed config with the overrides applied.
     """
     errors = USER_ERRORS + tuple(user_errors)
 
@@ -127,6 +128,10 @@ def hydra_cli(
                 if "--help" in args or "-h" in args:
                     print(_usage(config_name, fn.__doc__))
                     return
+                show = "--cfg" in args  # Hydra's `--cfg job`: print the composed config and exit
+                if show:
+                    i = args.index("--cfg")
+                    args = args[:i] + args[i + 2 if i + 1 < len(args) and "=" not in args[i + 1] else i + 1 :]
                 overrides = [a for a in args if not a.lstrip("+~").startswith("hydra.")]
                 flags = [a for a in overrides if a.startswith("-")]
                 if flags:
@@ -134,6 +139,11 @@ def hydra_cli(
                         f"{config_name}: unknown option {flags[0]!r}; arguments are key=value overrides"
                     )
                 cfg = compose(config_name, overrides)
+                if show:
+                    from omegaconf import OmegaConf
+
+                    print(OmegaConf.to_yaml(cfg))
+                    return
                 fn(load_config(schema, cfg, config_name) if schema is not None else cfg)
             except errors as e:
                 if os.environ.get("PION_DEBUG"):

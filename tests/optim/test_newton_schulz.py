@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import math
 
 import pytest
@@ -20,6 +21,9 @@ from vla.optim.newton_schulz import (
     scalar_filter,
 )
 
+NS_MODULE = importlib.import_module(
+    "vla.optim.newton_schulz"
+)  # the package re-exports a function of that name
 SIGMAS = [0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
 # Reference §8 table: composed filter F(σ), rounded to 3 decimals there.
 TABLE = {
@@ -184,7 +188,10 @@ def test_muon_singular_value_band(shape):
     assert sv.max().item() == pytest.approx(1.137, abs=0.04)
 
 
-def test_schedule_registry():
+def test_schedule_registry(monkeypatch):
+    monkeypatch.setattr(
+        NS_MODULE, "SCHEDULES", dict(NS_MODULE.SCHEDULES)
+    )  # registrations vanish after the test
     assert len(get_schedule("pion", promotion_steps=2)) == 5
     assert get_schedule("pion", promotion_steps=2).steps[:2] == (PROMOTION, PROMOTION)
     assert get_schedule("polar_express").norm_margin == 1.02

@@ -29,7 +29,9 @@ def test_rank_metrics_on_known_spectra():
         math.exp(-(p * p.log()).sum().item())
     )
     assert float(stable_rank(torch.tensor([2.0, 1.0, 1.0]))) == pytest.approx(1.5)
-    assert float(top_energy(torch.tensor([3.0, 4.0]))) == pytest.approx(9 / 25)
+    assert float(top_energy(torch.tensor([3.0, 4.0]))) == pytest.approx(16 / 25)  # the largest, sorted or not
+    assert float(top_energy(torch.tensor([4.0, 3.0]))) == pytest.approx(16 / 25)
+    assert top_energy(torch.tensor([[1.0, 0.0], [1.0, 1.0]])).tolist() == pytest.approx([1.0, 0.5])
 
 
 def test_pion_pass_count_uses_the_filter_cutoffs():

@@ -57,7 +57,9 @@ def stable_rank(sigma: torch.Tensor) -> torch.Tensor:
 
 
 def top_energy(sigma: torch.Tensor) -> torch.Tensor:
-    return sigma[..., 0] ** 2 / (sigma**2).sum(dim=-1).clamp_min(1e-30)
+    """Share of the energy in the largest singular value: max σ² / Σσ² (the input need not be sorted)."""
+    s2 = sigma**2
+    return s2.amax(dim=-1) / s2.sum(dim=-1).clamp_min(1e-30)
 
 
 def pion_pass_count(sigma: torch.Tensor, promotion_steps: int = 0, ns_steps: int = 5) -> torch.Tensor:
