@@ -9,7 +9,8 @@ Steps, in order (each recorded in `JointCommand.flags` when it changed something
 5. position guard: cap each joint's speed toward a limit so that the arm can still stop before
    `limit - margin` from its *current* velocity (measured `dq`, or the last command if higher): it may
    keep that velocity for `latency_s` before reacting, then run at the new command for `hold_s` (the
-   loop stalls, the command expires), then brake at `brake_fraction` of the acceleration limit;
+   loop stalls, the command expires), then brake at `brake_fraction` of the acceleration limit; it
+   plans to stop `guard_buffer` inside the band edge (tracking error);
 6. optional workspace box on the flange position of the target: outside -> hold still.
 """
 
@@ -47,6 +48,7 @@ class SafetyConfig:
     )
     control_hz: float = CONTROL_HZ
     brake_fraction: float = 0.8  # of the acceleration limit counted on for braking (jerk ramp, tracking)
+    guard_buffer: float = 0.01  # rad: the position guard plans to stop this far inside limit - margin
     workspace_min: tuple[float, float, float] | None = None  # flange position box (m), base frame
     workspace_max: tuple[float, float, float] | None = None
     q_min: np.ndarray = field(default_factory=lambda: FR3_Q_MIN.copy())
@@ -64,6 +66,8 @@ class SafetyConfig:
                 f"deadman_s={self.deadman_s} leaves < 20 ms to brake after hold_s={self.hold_s} "
                 f"and latency_s={self.latency_s}"
             )
+        if not 0 <= self.guard_buffer < self.margin:
+            raise ValueError(f"guard_buffer={self.guard_buffer} must be in [0, margin={self.margin})")
         if np.any(self.q_max - self.q_min <= 2 * self.margin):
             raise ValueError("margin too large for the joint ranges")
 
@@ -135,8 +139,9 @@ class ActionFilter:
             raise UnsafeAction(f"measured joint velocities are invalid: {dq}")
         up_now = np.maximum.reduce([dq, self.last_velocity, np.zeros(7)])
         down_now = np.maximum.reduce([-dq, -self.last_velocity, np.zeros(7)])
-        up = self.allowed_speed(cfg.q_max - cfg.margin - q, up_now)
-        down = self.allowed_speed(q - (cfg.q_min + cfg.margin), down_now)
+        inset = cfg.margin + cfg.guard_buffer
+        up = self.allowed_speed(cfg.q_max - inset - q, up_now)
+        down = self.allowed_speed(q - (cfg.q_min + inset), down_now)
         guarded = np.clip(capped, -down, up)
         if not np.array_equal(guarded, capped):
             flags.append("stop_distance_capped")

@@ -129,7 +129,7 @@ class FrankyBackend:
         motion = f.JointVelocityMotion(v, duration=f.Duration(max(1, int(round(hold_s * 1000)))))
         try:
             self.robot.move(motion, asynchronous=True)
-        except f.Exception as e:
+        except (f.Exception, RuntimeError) as e:  # franky refuses e.g. a velocity above its limits
             self._velocity_mode = False
             raise RobotFault(f"velocity command failed: {type(e).__name__}: {e}") from e
         self._velocity_mode = True

@@ -111,3 +111,43 @@ def test_fr3_flange_kinematics_at_known_poses():
     # the DROID reset pose puts the flange in front of the base, above the table
     x, y, z = fr3_flange_position(RESET_JOINTS)
     assert 0.3 < x < 0.6 and abs(y) < 1e-9 and 0.3 < z < 0.7
+
+
+# ---------------------------------------------------------------- position guard (issue 15)
+def test_guard_brakes_when_the_current_velocity_needs_all_the_room():
+    f = ActionFilter(CFG)
+    q = RESET_JOINTS.copy()
+    q[0] = FR3_Q_MAX[0] - CFG.margin - 0.05  # 50 mrad before the band
+    dq = np.zeros(7)
+    dq[0] = 0.5  # already moving toward it at the speed cap
+    assert f(act(np.eye(7)[0]), q, dq).velocity[0] == 0.0  # brake now
+    dq[0] = 0.0  # at rest the same room allows a slow approach whose worst-case stop still fits
+    v = f(act(np.eye(7)[0]), q, dq).velocity[0]
+    room = FR3_Q_MAX[0] - CFG.margin - CFG.guard_buffer - q[0]
+    assert v > 0 and f.stop_distance(np.zeros(1), np.array([v]))[0] <= room + 1e-12
+    assert f(act(-np.eye(7)[0]), q, np.eye(7)[0] * 0.5).velocity[0] < 0  # moving away is always allowed
+
+
+@pytest.mark.parametrize("direction", [1, -1])
+def test_guard_in_closed_loop_with_lagging_arm_never_passes_limit_minus_margin(direction):
+    from deploy.backends.fake import FakeBackend
+
+    t = [0.0]
+    arm = FakeBackend(accel=CFG.decel * CFG.brake_fraction, clock=lambda: t[0])
+    fast = SafetyConfig(velocity_fraction=1.0, deadman_s=0.45)
+    for cfg in (CFG, fast):
+        f = ActionFilter(cfg)
+        bound = FR3_Q_MAX if direction > 0 else FR3_Q_MIN
+        arm.move_to(bound - direction * (cfg.margin + 1.0))
+        worst = -np.inf
+        for _ in range(int(4 * cfg.control_hz)):  # 4 s of full-speed pushes on every joint at once
+            s = arm.read_state()
+            cmd = f(act(np.full(7, direction)), s.q, s.dq)
+            arm.command_velocity(cmd.velocity, cfg.hold_s)
+            for _ in range(10):  # sample the motion between ticks
+                t[0] += 1 / cfg.control_hz / 10
+                worst = max(
+                    worst, np.max(direction * (arm.read_state().q - (bound - direction * cfg.margin)))
+                )
+        assert worst <= 0, f"passed limit - margin by {worst * 1000:.2f} mrad"
+        assert worst > -0.03  # and it did get close
