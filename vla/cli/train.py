@@ -7,7 +7,8 @@
 
 Bad input (missing dataset, unknown key, resuming with another model config) prints one line and exits 2;
 a NaN/inf loss stops the run, names the step and the last good checkpoint, and exits 3.
-The evaluation hook runs the LIBERO harness of `envs` (imported lazily: vla never imports envs at module level).
+The evaluation hook runs the LIBERO harness of `envs`, and a config with a `demo` section (+experiment=demo) runs
+`envs.demo.run_demo`; both are imported lazily: vla never imports envs at module level.
 """
 
 from __future__ import annotations
@@ -110,6 +111,15 @@ def main(cfg: DictConfig) -> None:
     from vla.train import NonFiniteLossError
 
     plain = OmegaConf.to_container(cfg, resolve=True)
+    if plain.get("demo"):  # the main job: demonstrations -> training -> held-out eval -> report (envs/demo.py)
+        from envs.demo import run_demo
+
+        try:
+            run_demo(plain)
+        except NonFiniteLossError as e:
+            print(f"error: {e}", file=sys.stderr)
+            raise SystemExit(3) from e
+        return
     try:
         result = run_training(plain)
     except NonFiniteLossError as e:
