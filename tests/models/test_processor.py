@@ -122,7 +122,7 @@ def test_stats_of_the_wrong_dimension_are_refused():
 def test_prompt_is_the_vla_adapter_template_with_query_placeholders():
     tok = build_byte_tokenizer()
     processor = PolicyProcessor(ProcessorConfig(num_queries=3), tok, default_stats())
-    out = processor.tokenize(["Put The Bowl.", "x"])
+    out = processor.tokenize(["Put The Bowl", "x"])
     text = tok.decode(out["input_ids"][0][out["attention_mask"][0].bool()])
     assert text == VLA_ADAPTER_PROMPT.format(task="put the bowl") + QUERY_TOKEN * 3
     assert "You are Qwen" in text and out["attention_mask"][1].sum() < out["attention_mask"][0].sum()

@@ -216,7 +216,7 @@ class PolicyProcessor:
         for task in tasks:
             if task not in self._prompt_ids:
                 text = task.lower() if self.cfg.lowercase_task else task
-                prompt = self.cfg.prompt_template.format(task=text.strip().rstrip("."))
+                prompt = self.cfg.prompt_template.format(task=text.strip())
                 ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
                 if self.query_id in ids:
                     raise ValueError(f"task {task!r} contains the reserved query placeholder token")
