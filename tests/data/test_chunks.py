@@ -132,6 +132,12 @@ def test_missing_and_malformed_datasets_name_the_path(tmp_path):
     with pytest.raises(DatasetError, match="info.json is malformed"):
         open_chunk_dataset(root=bad)
 
+    (bad / "meta" / "info.json").write_text(
+        json.dumps({"codebase_version": "v2.1", "features": {}, "fps": 10})
+    )
+    with pytest.raises(DatasetError, match="is LeRobot format v2.1; .* convert it"):
+        open_chunk_dataset(root=bad)
+
 
 def test_wrong_state_dim_and_too_short_episodes(tmp_path):
     write_dataset(tmp_path / "s7", [9], state_dim=7)

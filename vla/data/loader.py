@@ -76,13 +76,20 @@ def _read_feature_keys(root: Path) -> list[str]:
     if not info.is_file():
         raise DatasetNotFoundError(f"{root} is not a LeRobot dataset (no meta/info.json)")
     try:
-        features = json.loads(info.read_text())["features"]
+        meta = json.loads(info.read_text())
+        features = meta["features"]
         if not isinstance(features, dict):
             raise TypeError("'features' is not a mapping")
     except (ValueError, KeyError, TypeError) as e:
         raise DatasetError(
             f"{info} is malformed ({one_line(e)}); regenerate or re-download the dataset"
         ) from e
+    version = str(meta.get("codebase_version", "?"))
+    if not version.startswith("v3."):
+        raise DatasetError(
+            f"dataset {root} is LeRobot format {version}; lerobot 0.6.1 reads v3.x: convert it with "
+            f"`python -m lerobot.scripts.convert_dataset_v21_to_v30 --repo-id=<id> --root={root}` (v2.1 only)"
+        )
     return list(features)
 
 
