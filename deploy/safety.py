@@ -10,7 +10,8 @@ Steps, in order (each recorded in `JointCommand.flags` when it changed something
    `limit - margin` from its *current* velocity (measured `dq`, or the last command if higher): it may
    keep that velocity for `latency_s` before reacting, then run at the new command for `hold_s` (the
    loop stalls, the command expires), then brake at `brake_fraction` of the acceleration limit; it
-   plans to stop `guard_buffer` inside the band edge (tracking error);
+   plans to stop `guard_buffer` inside the band edge (tracking error), and moves a joint that is past
+   that point by up to another `guard_buffer` back at `guard_gain` * overshoot;
 6. optional workspace box on the flange position of the target: outside -> hold still.
 """
 
@@ -49,6 +50,7 @@ class SafetyConfig:
     control_hz: float = CONTROL_HZ
     brake_fraction: float = 0.8  # of the acceleration limit counted on for braking (jerk ramp, tracking)
     guard_buffer: float = 0.01  # rad: the position guard plans to stop this far inside limit - margin
+    guard_gain: float = 5.0  # 1/s: speed back toward the inside per rad a joint is past its planned stop
     workspace_min: tuple[float, float, float] | None = None  # flange position box (m), base frame
     workspace_max: tuple[float, float, float] | None = None
     q_min: np.ndarray = field(default_factory=lambda: FR3_Q_MIN.copy())
@@ -164,11 +166,16 @@ class ActionFilter:
         return v_now * cfg.latency_s + w * cfg.hold_s + w**2 / (2 * cfg.decel * cfg.brake_fraction)
 
     def allowed_speed(self, room: np.ndarray, v_now: np.ndarray) -> np.ndarray:
-        """Largest command toward a bound `room` away (rad, may be <= 0) whose stop_distance fits; 0 if
-        even the current velocity needs all of it (then braking now is all that is left)."""
+        """Largest command toward a bound `room` away (rad) whose stop_distance fits; 0 if even the current
+        velocity needs all of it (then braking now is all that is left); negative (move back) when the
+        joint is up to 2 * guard_buffer past the bound."""
         cfg = self.cfg
         a, hold = cfg.decel * cfg.brake_fraction, cfg.hold_s
         rest = np.maximum(room - v_now * cfg.latency_s, 0.0)
         # hold * w + w^2 / (2a) <= rest  ->  w = a * (-hold + sqrt(hold^2 + 2 rest / a))
         w = a * (-hold + np.sqrt(hold**2 + 2 * rest / a))
-        return np.where((room > 0) & (w >= v_now), w, 0.0)
+        allowed = np.where((room > 0) & (w >= v_now), w, 0.0)
+        # Past the planned stop but near it (tracking error, drift while holding): move back at a speed
+        # proportional to the overshoot. Deeper in the band (e.g. the arm started there) only hold.
+        back = (room < 0) & (room >= -2 * cfg.guard_buffer)
+        return np.where(back, cfg.guard_gain * room, allowed)
