@@ -60,9 +60,10 @@ def test_meta_queries_replace_the_placeholders(model):
     inputs = make_inputs(model.config)
     embeds, _ = model.embed_prefix(inputs)
     lengths = inputs["attention_mask"].sum(1)
-    for row, n in enumerate(lengths.tolist()):
+    for row, n in enumerate(lengths.tolist()):  # [proprio ; token 0 ; 8 patches ; tokens 1..n-1]
         queries = embeds[row, 9 + n - 4 : 9 + n]
         torch.testing.assert_close(queries, model.meta_queries)
+        torch.testing.assert_close(embeds[row, 1], model.embed_tokens(inputs["input_ids"][row, :1])[0])
     with pytest.raises(ValueError, match="num_queries"):
         model.embed_prefix({**inputs, "attention_mask": torch.zeros_like(inputs["attention_mask"])})
 
@@ -208,3 +209,26 @@ def test_tiny_model_overfits_one_batch_and_samples_its_actions():
     assert last < first / 10, (first, last)
     out = model.eval().sample_actions(inputs, generator=torch.Generator().manual_seed(1))
     assert (out - inputs["action"]).abs().mean() < 0.2  # noise alone would be ~0.9 away
+
+
+def test_save_load_round_trip_is_bit_identical(model, tmp_path):
+    from vla.models.checkpoint import from_pretrained, save_pretrained
+    from vla.models.registry import build_processor
+
+    with torch.no_grad():  # leave adaLN-Zero so the outputs depend on every weight
+        for p in model.action_head.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    processor = build_processor(model.config, {"prompt_template": "{task}"}, default_stats())
+    save_pretrained(tmp_path / "ckpt", model, processor)
+    loaded, loaded_processor = from_pretrained(tmp_path / "ckpt")
+    assert isinstance(loaded, FlowMatchingPolicy) and loaded.config == model.config
+    assert loaded_processor.cfg == processor.cfg
+    inputs = make_inputs(model.config)
+    noise = torch.randn(B, T, A)
+    model.eval()
+    expected = model.sample_actions(inputs, noise=noise)
+    assert not torch.equal(expected, noise)
+    assert torch.equal(loaded.sample_actions(inputs, noise=noise), expected)
+    loss_a, _ = model.compute_loss(inputs, generator=torch.Generator().manual_seed(3))
+    loss_b, _ = loaded.compute_loss(inputs, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(loss_a, loss_b)

@@ -56,34 +56,28 @@ class FlowMatchingPolicy(VLMBackbone):
     def embed_prefix(self, inputs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """VLM input embeddings (B, S, llm_hidden) and attention mask (B, S).
 
-        Layout: [history_len proprio tokens ; n_images·P patch tokens ; prompt tokens]. The processor ends
-        every prompt with `num_queries` placeholders (then right padding); their embeddings are replaced by
-        the learned meta-queries, so the queries sit right after each row's prompt, as VLANeXt appends them.
+        Layout: [history_len proprio tokens ; the backbone's multimodal sequence]. The latter is the shared
+        `VLMBackbone.embed_multimodal` (prompt token 0, image patches, the rest of the prompt), whose last
+        `num_queries` real tokens are the processor's placeholders, replaced by the learned meta-queries:
+        the queries sit right after each prompt, where VLANeXt appends them.
         """
-        input_ids, text_mask = inputs["input_ids"], inputs["attention_mask"]
-        b = input_ids.shape[0]
-        text = self.embed_tokens(input_ids)
-        lengths = text_mask.sum(dim=1)
-        n_q = self.config.num_queries
-        if bool((lengths < n_q).any()):
-            raise ValueError(
-                f"a prompt has fewer tokens than num_queries={n_q}; build inputs with "
-                "PolicyProcessor(config.processor_config(), ...) so the query placeholders are appended"
-            )
-        rows = torch.arange(b, device=text.device)[:, None]
-        cols = lengths[:, None] - n_q + torch.arange(n_q, device=text.device)[None]
-        text = text.index_put((rows, cols), self.meta_queries.to(text.dtype).expand(b, -1, -1))
         pixel_values = inputs["pixel_values"]
         if pixel_values.ndim != 5 or pixel_values.shape[1] != self.config.num_images:
             raise ValueError(
                 f"pixel_values must be (B, num_images={self.config.num_images}, 6, H, W), "
                 f"got {tuple(pixel_values.shape)}; the processor's image_keys must list one key per camera"
             )
-        images = self.embed_images(pixel_values).to(text.dtype)
-        proprio = self.proprio_projector(self._proprio_history(inputs["proprio"]).to(text.dtype))
-        embeds = torch.cat([proprio, images, text], dim=1)
-        ones = text_mask.new_ones(b, proprio.shape[1] + images.shape[1])
-        return embeds, torch.cat([ones, text_mask], dim=1)
+        if bool((inputs["attention_mask"].sum(dim=1) <= self.config.num_queries).any()):
+            raise ValueError(
+                f"a prompt has no tokens besides its num_queries={self.config.num_queries} placeholders; build "
+                "inputs with the model's processor (vla.models.registry.build_processor)"
+            )
+        embeds, mask, _ = self.embed_multimodal(
+            pixel_values, inputs["input_ids"], inputs["attention_mask"], self.meta_queries
+        )
+        proprio = self.proprio_projector(self._proprio_history(inputs["proprio"]).to(embeds.dtype))
+        ones = mask.new_ones(mask.shape[0], proprio.shape[1])
+        return torch.cat([proprio, embeds], dim=1), torch.cat([ones, mask], dim=1)
 
     def _proprio_history(self, proprio: torch.Tensor) -> torch.Tensor:
         """(B, D) or (B, history_len, D) normalised states → (B, history_len, D)."""
