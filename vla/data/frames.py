@@ -25,6 +25,8 @@ import numpy as np
 from vla.data.errors import DatasetError
 from vla.data.layouts import ACTION, IMAGE, STATE, WRIST
 
+_INHERITED: list[dict] = []  # decoders a forked worker inherited from its parent (see _VideoCache.get)
+
 
 class _VideoCache:
     """Open pyav containers per file, private to the process that opened them (DataLoader workers fork)."""
@@ -36,6 +38,9 @@ class _VideoCache:
 
     def get(self, path: str):
         if os.getpid() != self._pid:  # a forked worker: never share the parent's decoder state
+            # ...and never free it either: closing a decoder inherited through fork joins decoder threads
+            # that do not exist in this process (dav1d) and hangs. Keep those objects alive, unused.
+            _INHERITED.append(self._open)
             self._pid, self._open = os.getpid(), {}
         entry = self._open.pop(path, None)
         if entry is None:
