@@ -75,6 +75,14 @@ def defaults_of(schema: type) -> dict[str, Any]:
     return out
 
 
+def build_from(target: type, source: Any, **overrides: Any) -> Any:
+    """`target(**fields)` taking every field of the dataclass `target` that `source` has (by name), then
+    `overrides`: configs handed from a CLI dataclass to a library dataclass without copying keys by hand."""
+    names = {f.name for f in dataclasses.fields(target) if f.init}
+    values = {n: getattr(source, n) for n in names if hasattr(source, n)}
+    return target(**{**values, **overrides})
+
+
 def compose(config_name: str, overrides: Sequence[str] = ()):
     """configs/<config_name>.yaml (with its defaults list) plus Hydra-syntax overrides -> DictConfig."""
     from hydra import compose as hydra_compose

@@ -143,10 +143,17 @@ def load_policy(
                     f"policy {spec!r} reads the state of the simulator it acts in: pass env="
                 )
             policy = _call(_import(entry.target if entry else spec), spec, env, action_space, kwargs)
-    if not isinstance(policy, Policy):
-        raise PolicyLoadError(f"{spec!r} built a {type(policy).__name__}, which is not a vla.protocol.Policy")
-    if action_space is not None:
-        check_fits(policy.spec, action_space, where=f"a {action_space} executor")
+    try:
+        if not isinstance(policy, Policy):
+            raise PolicyLoadError(
+                f"{spec!r} built a {type(policy).__name__}, which is not a vla.protocol.Policy"
+            )
+        if action_space is not None:
+            check_fits(policy.spec, action_space, where=f"a {action_space} executor")
+    except Exception:
+        if isinstance(spec, str) and callable(getattr(policy, "close", None)):
+            policy.close()  # refused: release what we built (a served policy's socket and context)
+        raise
     return policy
 
 

@@ -24,7 +24,7 @@ import numpy as np
 
 from deploy.runner import LoopConfig
 from deploy.safety import SafetyConfig
-from vla.config import hydra_cli
+from vla.config import build_from, hydra_cli
 
 log = logging.getLogger("pion-robot")
 
@@ -70,16 +70,11 @@ class RobotSafetyConfig:
     workspace_max: list[float] | None = None
 
     def build(self) -> SafetyConfig:
-        return SafetyConfig(
-            margin=self.margin,
-            velocity_fraction=self.velocity_fraction,
-            dynamics_factor=self.dynamics_factor,
-            deadman_s=self.deadman_s,
-            hold_s=self.hold_s,
-            latency_s=self.latency_s,
-            workspace_min=tuple(self.workspace_min) if self.workspace_min else None,
-            workspace_max=tuple(self.workspace_max) if self.workspace_max else None,
-        )
+        box = {
+            k: tuple(v) if v else None
+            for k, v in (("workspace_min", self.workspace_min), ("workspace_max", self.workspace_max))
+        }
+        return build_from(SafetyConfig, self, **box)
 
 
 @dataclass
@@ -181,17 +176,8 @@ def run(cfg: RobotConfig) -> None:
 
     logging.basicConfig(level=cfg.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     safety = cfg.safety.build()
-    l = cfg.loop
-    loop = LoopConfig(
-        open_loop_steps=l.open_loop_steps,
-        max_steps=l.max_steps,
-        dry_run=l.dry_run,
-        request_timeout_s=cfg.server.timeout_s,
-        request_retries=cfg.server.retries,
-        max_server_wait_s=l.max_server_wait_s,
-        max_consecutive_rejects=l.max_consecutive_rejects,
-        auto_recover=l.auto_recover,
-        temporal_ensemble=l.temporal_ensemble,
+    loop = build_from(
+        LoopConfig, cfg.loop, request_timeout_s=cfg.server.timeout_s, request_retries=cfg.server.retries
     )
     camera_keys = {"exterior": EXTERIOR_IMAGE, "wrist": WRIST_IMAGE}
     policy = load_robot_policy(cfg)

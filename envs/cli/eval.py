@@ -91,31 +91,13 @@ def episodes_from_config(cfg: EvalConfig):
 def run_from_config(cfg: EvalConfig) -> dict:
     from envs.eval.harness import EvalRun, evaluate
     from envs.eval.merge import merge
+    from vla.config import build_from
     from vla.policies import spec_kind
 
     if cfg.merge:
         return merge(cfg.merge, cfg.out_dir, plot=cfg.plot)
     spec_kind(cfg.policy)  # refuse a typo before building episodes and workers
-    run = EvalRun(
-        out_dir=cfg.out_dir,
-        policy=cfg.policy,
-        policy_kwargs=dict(cfg.policy_kwargs),
-        policy_placement=cfg.policy_placement,
-        workers=cfg.workers,
-        shard=cfg.shard,
-        resolution=cfg.resolution,
-        max_steps=cfg.max_steps,
-        env_seed=cfg.env_seed,
-        n_action_steps=cfg.n_action_steps,
-        temporal_ensemble=cfg.temporal_ensemble,
-        episode_timeout_s=cfg.episode_timeout_s,
-        max_attempts=cfg.max_attempts,
-        batch_wait_s=cfg.batch_wait_s,
-        videos_per_task=cfg.videos_per_task,
-        video_fps=cfg.video_fps,
-        progress=cfg.progress,
-        plot=cfg.plot,
-    )
+    run = build_from(EvalRun, cfg, policy_kwargs=dict(cfg.policy_kwargs))
     return evaluate(run, episodes_from_config(cfg))
 
 

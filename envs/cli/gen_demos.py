@@ -61,27 +61,19 @@ def task_ids(spec: Any, suite: str) -> list[int]:
 def run(cfg: GenDemosConfig | Any) -> Path | None:
     """Generate from a validated config (a composed DictConfig is validated first); bad input raises ValueError."""
     from envs.datagen.generate import GenConfig, generate
-    from vla.config import load_config
+    from vla.config import build_from, load_config
 
     if not isinstance(cfg, GenDemosConfig):
         cfg = load_config(GenDemosConfig, cfg, "gen_demos")
 
     args = [a for a in sys.argv[1:] if not a.startswith("hydra.")]
-    gen = GenConfig(
+    gen = build_from(
+        GenConfig,
+        cfg,
         suite=cfg.env.suite,
         tasks=task_ids(cfg.tasks, cfg.env.suite),
-        episodes_per_task=cfg.episodes_per_task,
         out=Path(cfg.out),
-        seed=cfg.seed,
-        resolution=cfg.resolution,
-        layout=cfg.layout,
-        workers=cfg.workers,
-        action_noise=cfg.action_noise,
-        max_attempts_per_task=cfg.max_attempts_per_task,
-        merge_every=cfg.merge_every,
-        use_videos=cfg.use_videos,
         command=shlex.join(["pion-gen-demos", *args]),
-        progress=cfg.progress,
     )
     return generate(gen)
 

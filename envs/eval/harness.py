@@ -78,6 +78,7 @@ def evaluate(run: EvalRun, episodes: list[Episode]) -> dict:
     from envs.eval.policies import placement
     from envs.eval.pool import WorkerPool
     from envs.eval.worker import WorkerConfig
+    from vla.config import build_from
     from vla.conventions import LIBERO_OSC_DELTA
     from vla.policies import load_policy
 
@@ -101,16 +102,12 @@ def evaluate(run: EvalRun, episodes: list[Episode]) -> dict:
     n_workers = auto_workers(run.workers, len(todo))
     video_dir = out / "videos"
     video_dir.mkdir(exist_ok=True)
-    cfg = WorkerConfig(
+    cfg = build_from(
+        WorkerConfig,
+        run,
         policy=name,
         policy_kwargs=dict(run.policy_kwargs),
         placement=where,
-        resolution=run.resolution,
-        max_steps=run.max_steps,
-        env_seed=run.env_seed,
-        n_action_steps=run.n_action_steps,
-        temporal_ensemble=run.temporal_ensemble,
-        video_fps=run.video_fps,
         video_dir=str(video_dir),
     )
     print(

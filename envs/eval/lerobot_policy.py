@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from vla.conventions import LIBERO_OSC_DELTA
 from vla.protocol import IMAGE_PREFIX, STATE_KEY, PolicySpec
 
 
@@ -31,7 +32,7 @@ class LeRobotPolicy:
         chunk = int(getattr(cfg, "chunk_size", None) or getattr(cfg, "n_action_steps", 1))
         steps = n_action_steps or int(getattr(cfg, "n_action_steps", chunk))
         self.spec = PolicySpec(
-            policy_id=f"lerobot:{cfg.type}", action_space="libero_osc_delta", action_dim=int(cfg.output_features["action"].shape[0]),
+            policy_id=f"lerobot:{cfg.type}", action_space=LIBERO_OSC_DELTA, action_dim=int(cfg.output_features["action"].shape[0]),
             chunk_len=chunk, state_dim=int(cfg.input_features[STATE_KEY].shape[0]),
             image_shapes={k: (s[1], s[2], s[0]) for k, s in images.items()}, n_action_steps=min(steps, chunk),
         )
