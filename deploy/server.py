@@ -38,6 +38,7 @@ from deploy.schema import (
     ok_reply,
     parse_request,
 )
+from vla.policies import stack_batches
 from vla.protocol import STATE_KEY, TASK_KEY, Policy, ProtocolError, validate_batch, validate_chunk
 
 log = logging.getLogger(__name__)
@@ -370,7 +371,11 @@ class PolicyServer:
                 self._send(item.envelope, error_reply(ErrorCode.INTERNAL, msg, item.request_id))
 
     def _run_policy(self, items: list[_Pending]) -> None:
-        obs = items[0].obs if len(items) == 1 else _stack([it.obs for it in items], self.spec.image_shapes)
+        obs = (
+            items[0].obs
+            if len(items) == 1
+            else stack_batches([it.obs for it in items], tuple(self.spec.image_shapes))
+        )
         total = sum(it.batch for it in items)
         t_inf = time.perf_counter()
         try:
@@ -410,13 +415,3 @@ class PolicyServer:
                 break
             if isinstance(item, Incoming):
                 self._send(item.envelope, reply)
-
-
-def _stack(batches: list[dict[str, Any]], image_shapes: dict) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        STATE_KEY: np.concatenate([b[STATE_KEY] for b in batches]).astype(np.float32, copy=False),
-        TASK_KEY: [t for b in batches for t in b[TASK_KEY]],
-    }
-    for key in image_shapes:
-        out[key] = np.concatenate([b[key] for b in batches])
-    return out

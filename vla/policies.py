@@ -229,5 +229,7 @@ def stack_batches(batches: list[Mapping[str, Any]], keys: tuple[str, ...] | None
 
     names = [k for k in batches[0] if k != TASK_KEY] if keys is None else [STATE_KEY, *keys]
     out: dict[str, Any] = {k: np.concatenate([np.asarray(b[k]) for b in batches], axis=0) for k in names}
+    if STATE_KEY in out:
+        out[STATE_KEY] = out[STATE_KEY].astype(np.float32, copy=False)  # the protocol's state dtype
     out[TASK_KEY] = [t for b in batches for t in b[TASK_KEY]]
     return out
