@@ -142,3 +142,26 @@ def test_a_checkpoint_directory_is_recognised(tmp_path):
         spec_kind(str(tmp_path))
     (tmp_path / "config.json").write_text("{}")
     assert spec_kind(str(tmp_path)) == "checkpoint"
+
+
+def test_evaluate_takes_a_policy_object_like_the_trainer_hook(tmp_path):
+    """The trainer's eval hook hands `evaluate` a built policy: it is shared by the workers from the parent."""
+    from envs.eval import EvalRun, build_episodes, evaluate
+
+    summary = evaluate(
+        EvalRun(
+            out_dir=tmp_path,
+            policy=HoldStillPolicy(chunk_len=4),
+            workers=1,
+            max_steps=8,
+            progress=False,
+            plot=False,
+            videos_per_task=0,
+        ),
+        build_episodes(["libero_object"], [0], 1, [7]),
+    )
+    info = json.loads((tmp_path / "run_info.json").read_text())
+    assert summary["overall"]["episodes"] == 1 and summary["overall"]["errors"] == 0
+    assert (
+        info["policy"] == "hold" and info["policy_placement"] == "parent" and info["mean_policy_batch"] == 1
+    )
