@@ -229,13 +229,9 @@ class RobotRunner:
                         clock.restart()
                         continue
                     except RemoteError as e:
-                        self._halt()
-                        executor.drop()
-                        rejects += 1
                         res.remote_errors += 1
-                        log.error("%s", e)
-                        if rejects >= cfg.max_consecutive_rejects:
-                            res.status, res.message = "policy_errors", str(e)
+                        rejects += 1
+                        if self._reject(res, e, rejects, "%s"):
                             break
                         clock.wait()
                         continue
@@ -254,13 +250,9 @@ class RobotRunner:
                 try:
                     cmd = self.filter(action, state.q, state.dq)
                 except UnsafeAction as e:
-                    self._halt()
-                    executor.drop()
-                    rejects += 1
                     res.rejected_actions += 1
-                    log.error("action rejected, arm held: %s", e)
-                    if rejects >= cfg.max_consecutive_rejects:
-                        res.status, res.message = "policy_errors", str(e)
+                    rejects += 1
+                    if self._reject(res, e, rejects, "action rejected, arm held: %s"):
                         break
                     clock.wait()
                     continue
@@ -296,6 +288,16 @@ class RobotRunner:
         finally:
             self._halt()
         return res
+
+    def _reject(self, res: RobotEpisodeResult, error: Exception, rejects: int, message: str) -> bool:
+        """Hold the arm and drop the queued actions after a refused reply or action; True: give up."""
+        self._halt()
+        self.executor.drop()
+        log.error(message, error)
+        if rejects >= self.cfg.max_consecutive_rejects:
+            res.status, res.message = "policy_errors", str(error)
+            return True
+        return False
 
     def _execute(self, cmd: JointCommand, gripper_switch: bool | None) -> None:
         if self.cfg.dry_run:
