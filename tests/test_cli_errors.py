@@ -188,3 +188,16 @@ def test_data_config_points_at_what_gen_demos_writes():
     gen = load_config(GenDemosConfig, compose("gen_demos"), "gen_demos")
     assert set(data) == {"repo_id", "root", "layout"}  # no unread keys (key_style, fps) drift back in
     assert data["root"] == str(dataset_path(Path(gen.out))) and data["layout"] in LAYOUTS
+
+
+def test_libero_setup_rejects_unknown_arguments():
+    """pion-libero-setup is an argparse CLI: usage line plus one error line, exit 2."""
+    proc = subprocess.run(
+        [str(BIN / "pion-libero-setup"), "--bogus"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+    assert proc.returncode == 2 and "unrecognized arguments: --bogus" in proc.stderr
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 2
