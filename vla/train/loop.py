@@ -188,7 +188,9 @@ class Trainer:
 
     # ---- one update -------------------------------------------------------------------------------------
     def _micro_step(self, it, last: bool) -> tuple[torch.Tensor, dict]:
+        t0 = time.perf_counter()
         batch = next(it)
+        self.data_s += time.perf_counter() - t0  # time the loop waited for the loader
         self.consumed += 1
         inputs = _to_device(self.processor(batch, train=True, generator=self.proc_gen), self.d.device)
         sync = contextlib.nullcontext() if last or self.d.strategy != "ddp" else self.module.no_sync()
@@ -202,6 +204,7 @@ class Trainer:
         cfg, step = self.cfg, self.step + 1
         t0 = time.perf_counter()
         losses, extra = [], {}
+        self.data_s = 0.0
         for i in range(cfg.grad_accum):
             loss, metrics = self._micro_step(it, last=i == cfg.grad_accum - 1)
             losses.append(loss)
@@ -239,7 +242,8 @@ class Trainer:
         self.step = step
         dt = time.perf_counter() - t0
         out.update({"loss": loss, "grad_norm": grad_norm, **lrs, **extra})
-        out.update({"time/step_s": dt, "throughput/samples_per_s": cfg.batch_size / dt if dt > 0 else 0.0})
+        out.update({"time/step_s": dt, "time/data_s": self.data_s})
+        out["throughput/samples_per_s"] = cfg.batch_size / dt if dt > 0 else 0.0
         return out
 
     # ---- checkpoints and evaluation ---------------------------------------------------------------------
