@@ -40,8 +40,8 @@ def harness_evaluator(eval_cfg, device: str = "cpu"):
         )  # fmt: skip
         run = EvalRun(
             out_dir=Path(export_dir).parents[2] / "evals" / f"step_{step:08d}",
-            policy="vla.models.checkpoint:load_policy_dir",
-            policy_kwargs={"path": str(export_dir), "device": device},
+            policy=str(export_dir),  # a checkpoint directory: vla.policies.load_policy -> load_policy_dir
+            policy_kwargs={"device": device},
             workers=eval_cfg.workers,
             max_steps=eval_cfg.max_steps,
             videos_per_task=eval_cfg.videos_per_task,
@@ -111,7 +111,9 @@ def main(cfg: DictConfig) -> None:
     from vla.train import NonFiniteLossError
 
     plain = OmegaConf.to_container(cfg, resolve=True)
-    if plain.get("demo"):  # the main job: demonstrations -> training -> held-out eval -> report (envs/demo.py)
+    if plain.get(
+        "demo"
+    ):  # the main job: demonstrations -> training -> held-out eval -> report (envs/demo.py)
         from envs.demo import run_demo
 
         try:
