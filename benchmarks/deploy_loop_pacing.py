@@ -44,7 +44,9 @@ def full_loop(ticks: int) -> tuple[np.ndarray, int]:
     with PolicyServer(HoldStillPolicy(), "tcp://127.0.0.1:*") as server:
         cams = {EXTERIOR_IMAGE: SimCamera("ext", 180, 320, 4), WRIST_IMAGE: SimCamera("wrist", 180, 320, 4)}
         with PolicyClient(server.endpoint, timeout_s=1.0, retries=1) as client:
-            runner = RobotRunner(FakeBackend(), client, cams, SafetyConfig(), LoopConfig(max_steps=ticks, dry_run=False))
+            runner = RobotRunner(
+                FakeBackend(), client, cams, SafetyConfig(), LoopConfig(max_steps=ticks, dry_run=False)
+            )
             res = runner.run_episode("hold still")
     # wake-ups are `lateness` after deadlines exactly one period apart: period error = lateness difference
     return np.diff(np.asarray(res.lateness_s)), res.queries

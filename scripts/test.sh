@@ -7,5 +7,6 @@ bash scripts/setup_env.sh
 export HF_HUB_OFFLINE=1 MUJOCO_GL=${MUJOCO_GL:-egl}
 echo "[test] ruff"
 .venv/bin/ruff check .
+.venv/bin/ruff format --check .
 echo "[test] pytest"
 exec .venv/bin/python -m pytest "$@"

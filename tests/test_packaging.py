@@ -70,7 +70,9 @@ def test_python_and_key_pins():
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.stem)
 def test_dockerfile_builds_from_the_pinned_set(dockerfile):
     text = dockerfile.read_text()
-    lines = [ln.strip() for ln in text.replace("\\\n", " ").splitlines() if ln.strip() and not ln.startswith("#")]
+    lines = [
+        ln.strip() for ln in text.replace("\\\n", " ").splitlines() if ln.strip() and not ln.startswith("#")
+    ]
     base = next(ln for ln in lines if ln.startswith("FROM "))
     assert "python:3.12" in base or "python3.12" in text, f"{dockerfile.name}: base must provide Python 3.12"
     copies = [ln for ln in lines if ln.startswith("COPY ")]
@@ -81,7 +83,9 @@ def test_dockerfile_builds_from_the_pinned_set(dockerfile):
     installs = re.findall(r"pip install ([^&\n]*)", text.replace("\\\n", " "))
     dep_installs = [i for i in installs if "-e ." in i and "--no-deps" not in i]
     assert dep_installs and all("-c constraints.txt" in i for i in dep_installs), installs
-    assert "torch" not in " ".join(installs).replace("constraints", ""), "torch must come from constraints.txt"
+    assert "torch" not in " ".join(installs).replace("constraints", ""), (
+        "torch must come from constraints.txt"
+    )
 
 
 def test_packages_import():
@@ -93,6 +97,8 @@ def test_packages_import():
 def test_cli_answers_help(script):
     exe = Path(sys.executable).parent / script
     assert exe.exists(), f"{script} not installed: run scripts/setup_env.sh"
-    proc = subprocess.run([str(exe), "--help"], capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    proc = subprocess.run(
+        [str(exe), "--help"], capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert len(proc.stdout) > 40

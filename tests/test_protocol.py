@@ -6,8 +6,13 @@ import pytest
 from vla.protocol import PolicySpec, ProtocolError, validate_batch, validate_chunk
 
 SPEC = PolicySpec(
-    policy_id="t", action_space="libero_osc_delta", action_dim=7, chunk_len=4, state_dim=8,
-    image_shapes={"observation.images.image": (8, 8, 3)}, n_action_steps=2,
+    policy_id="t",
+    action_space="libero_osc_delta",
+    action_dim=7,
+    chunk_len=4,
+    state_dim=8,
+    image_shapes={"observation.images.image": (8, 8, 3)},
+    n_action_steps=2,
 )
 
 
@@ -60,4 +65,11 @@ def test_bad_spec():
     with pytest.raises(ValueError, match="n_action_steps"):
         PolicySpec(policy_id="t", action_space="x", action_dim=7, chunk_len=4, state_dim=8, n_action_steps=5)
     with pytest.raises(ValueError, match="must start with"):
-        PolicySpec(policy_id="t", action_space="x", action_dim=7, chunk_len=4, state_dim=8, image_shapes={"rgb": (1, 1, 3)})
+        PolicySpec(
+            policy_id="t",
+            action_space="x",
+            action_dim=7,
+            chunk_len=4,
+            state_dim=8,
+            image_shapes={"rgb": (1, 1, 3)},
+        )

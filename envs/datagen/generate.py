@@ -93,7 +93,9 @@ def validate(cfg: GenConfig) -> None:
             "set action_noise > 0 so repeated init states give different demonstrations"
         )
     if not 1 <= cfg.workers <= MAX_WORKERS:
-        raise GenerationError(f"workers must be in 1..{MAX_WORKERS} (this machine's cores), got {cfg.workers}")
+        raise GenerationError(
+            f"workers must be in 1..{MAX_WORKERS} (this machine's cores), got {cfg.workers}"
+        )
     if cfg.resolution <= 0:
         raise GenerationError(f"resolution must be positive, got {cfg.resolution}")
 

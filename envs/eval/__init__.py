@@ -12,5 +12,14 @@ from envs.eval.harness import EvalRun, evaluate
 from envs.eval.merge import merge
 from envs.eval.summary import summarize, wilson_interval
 
-__all__ = ["Episode", "EvalRun", "build_episodes", "evaluate", "merge", "parse_shard", "select_shard", "summarize",
-           "wilson_interval"]
+__all__ = [
+    "Episode",
+    "EvalRun",
+    "build_episodes",
+    "evaluate",
+    "merge",
+    "parse_shard",
+    "select_shard",
+    "summarize",
+    "wilson_interval",
+]

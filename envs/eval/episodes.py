@@ -38,7 +38,13 @@ class Episode:
 
     @classmethod
     def from_dict(cls, d: dict) -> Episode:
-        return cls(**{k: d[k] for k in ("suite", "task_id", "init_state", "seed", "perturbation", "severity") if k in d})
+        return cls(
+            **{
+                k: d[k]
+                for k in ("suite", "task_id", "init_state", "seed", "perturbation", "severity")
+                if k in d
+            }
+        )
 
 
 def build_episodes(

@@ -32,9 +32,13 @@ class LeRobotPolicy:
         chunk = int(getattr(cfg, "chunk_size", None) or getattr(cfg, "n_action_steps", 1))
         steps = n_action_steps or int(getattr(cfg, "n_action_steps", chunk))
         self.spec = PolicySpec(
-            policy_id=f"lerobot:{cfg.type}", action_space=LIBERO_OSC_DELTA, action_dim=int(cfg.output_features["action"].shape[0]),
-            chunk_len=chunk, state_dim=int(cfg.input_features[STATE_KEY].shape[0]),
-            image_shapes={k: (s[1], s[2], s[0]) for k, s in images.items()}, n_action_steps=min(steps, chunk),
+            policy_id=f"lerobot:{cfg.type}",
+            action_space=LIBERO_OSC_DELTA,
+            action_dim=int(cfg.output_features["action"].shape[0]),
+            chunk_len=chunk,
+            state_dim=int(cfg.input_features[STATE_KEY].shape[0]),
+            image_shapes={k: (s[1], s[2], s[0]) for k, s in images.items()},
+            n_action_steps=min(steps, chunk),
         )
 
     def reset(self) -> None:
@@ -42,8 +46,11 @@ class LeRobotPolicy:
 
     def predict_chunk(self, batch) -> np.ndarray:
         torch = self.torch
-        obs = {k: torch.from_numpy(np.ascontiguousarray(v)).permute(0, 3, 1, 2).float().div(255)
-               for k, v in batch.items() if k.startswith(IMAGE_PREFIX)}
+        obs = {
+            k: torch.from_numpy(np.ascontiguousarray(v)).permute(0, 3, 1, 2).float().div(255)
+            for k, v in batch.items()
+            if k.startswith(IMAGE_PREFIX)
+        }
         obs[STATE_KEY] = torch.from_numpy(np.asarray(batch[STATE_KEY], np.float32))
         obs["task"] = list(batch["task"])
         with torch.inference_mode():

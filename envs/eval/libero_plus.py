@@ -27,9 +27,15 @@ from envs.eval.perturb.noise import NOISE_TYPES
 
 PLUS_PREFIX = "plus-"  # episode.perturbation = "plus-<category>": the env itself is the variant
 CATEGORIES = ("camera", "robot", "language", "light", "background", "noise", "layout")
-JSON_NAMES = {"Camera Viewpoints": "camera", "Robot Initial States": "robot", "Language Instructions": "language",
-              "Light Conditions": "light", "Background Textures": "background", "Sensor Noise": "noise",
-              "Objects Layout": "layout"}
+JSON_NAMES = {
+    "Camera Viewpoints": "camera",
+    "Robot Initial States": "robot",
+    "Language Instructions": "language",
+    "Light Conditions": "light",
+    "Background Textures": "background",
+    "Sensor Noise": "noise",
+    "Objects Layout": "layout",
+}
 DEFAULT_VIEW = ("0", "0", "100", "0", "0")
 _VIEW = re.compile(r"_view_(-?\d+)_(-?\d+)_(\d+)_(-?\d+)_(-?\d+)_initstate_(\d+)")
 _SUFFIX = re.compile(r"_(?:language_\d+|view_|light_\d+|table_\d+|tb_\d+|add_\d+|level_?\d+|noise_\d+)")
@@ -88,8 +94,10 @@ def installed_classification() -> dict[str, dict] | None:
     out = {}
     for e in entries:
         if isinstance(e, dict) and "name" in e:
-            out[e["name"]] = {"category": JSON_NAMES.get(e.get("category"), e.get("category")),
-                              "difficulty_level": e.get("difficulty_level")}
+            out[e["name"]] = {
+                "category": JSON_NAMES.get(e.get("category"), e.get("category")),
+                "difficulty_level": e.get("difficulty_level"),
+            }
     return out
 
 
@@ -100,10 +108,12 @@ def libero_plus_episodes(suites, *, seeds=(0,), limit_per_category=None):
 
     table = installed_classification()
     if table is None:
-        raise ValueError("LIBERO-Plus is not installed (no libero/libero/benchmark/task_classification.json): "
-                         "git-clone sylvestf/LIBERO-plus and `pip install -e .` it, plus its assets "
-                         "(../shared/reference/libero.md §5); the built-in perturbation suite is "
-                         "`perturb.categories=all`")
+        raise ValueError(
+            "LIBERO-Plus is not installed (no libero/libero/benchmark/task_classification.json): "
+            "git-clone sylvestf/LIBERO-plus and `pip install -e .` it, plus its assets "
+            "(../shared/reference/libero.md §5); the built-in perturbation suite is "
+            "`perturb.categories=all`"
+        )
     episodes, counts = [], {}
     for suite in suites:
         suite_obj = _suite_object(suite)

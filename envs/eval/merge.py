@@ -8,13 +8,17 @@ from envs.eval.results import RESULTS_FILE, ResultsWriter, read_records
 from envs.eval.summary import print_table, summarize, write_summary
 
 
-def merge(inputs: list[str | Path], out_dir: str | Path, *, expected: int | None = None, plot: bool = True) -> dict:
+def merge(
+    inputs: list[str | Path], out_dir: str | Path, *, expected: int | None = None, plot: bool = True
+) -> dict:
     """Combine shard results (files or run dirs) into `out_dir`: episodes.jsonl (deduplicated), summary.json, PNG."""
     if not inputs:
         raise ValueError("merge needs at least one results file or run directory")
     records = sorted(read_records(inputs), key=lambda r: r["key"])
     if expected is not None and len(records) != expected:
-        print(f"[pion-eval] warning: merged {len(records)} episodes, expected {expected} (a shard missing or unfinished?)")
+        print(
+            f"[pion-eval] warning: merged {len(records)} episodes, expected {expected} (a shard missing or unfinished?)"
+        )
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     target = out / RESULTS_FILE

@@ -16,7 +16,9 @@ def plot_summary(summary: dict, path: str | Path) -> Path:
     rows.append(("overall", summary["overall"]))
     cats = summary.get("categories", {})
     panels = 2 if cats else 1
-    fig, axes = plt.subplots(1, panels, figsize=(max(6, 0.45 * len(rows)) + 4 * (panels - 1), 4.2), squeeze=False)
+    fig, axes = plt.subplots(
+        1, panels, figsize=(max(6, 0.45 * len(rows)) + 4 * (panels - 1), 4.2), squeeze=False
+    )
 
     def bars(ax, items, title):
         names = [n for n, _ in items]

@@ -38,8 +38,16 @@ class _Slot:
 
 
 class WorkerPool:
-    def __init__(self, n_workers: int, cfg: WorkerConfig, *, parent_policy=None, episode_timeout_s: float = 900.0,
-                 max_attempts: int = 3, batch_wait_s: float = 0.05) -> None:
+    def __init__(
+        self,
+        n_workers: int,
+        cfg: WorkerConfig,
+        *,
+        parent_policy=None,
+        episode_timeout_s: float = 900.0,
+        max_attempts: int = 3,
+        batch_wait_s: float = 0.05,
+    ) -> None:
         if n_workers < 1:
             raise ValueError("need at least one worker")
         if (cfg.placement == "parent") != (parent_policy is not None):
@@ -71,14 +79,25 @@ class WorkerPool:
                 return item
         return queue.popleft()
 
-    def run(self, episodes: list[Episode], on_record: Callable[[dict], None], *, video_keys: set[str] = frozenset()) -> None:
+    def run(
+        self,
+        episodes: list[Episode],
+        on_record: Callable[[dict], None],
+        *,
+        video_keys: set[str] = frozenset(),
+    ) -> None:
         queue: deque = deque((e, 1) for e in episodes)
         try:
             while queue or any(s.episode for s in self.slots):
                 for s in self.slots:
                     if s.episode is None and queue:
                         ep, attempt = self._pick(queue, s.task_key)
-                        s.episode, s.attempt, s.started, s.task_key = ep, attempt, time.monotonic(), ep.task_key
+                        s.episode, s.attempt, s.started, s.task_key = (
+                            ep,
+                            attempt,
+                            time.monotonic(),
+                            ep.task_key,
+                        )
                         s.video = ep.key in video_keys
                         s.conn.send({"episode": ep.to_dict(), "attempt": attempt, "video": s.video})
                 busy = [s for s in self.slots if s.episode is not None]
@@ -122,7 +141,7 @@ class WorkerPool:
             replies, i = [], 0
             for part in batches:
                 n = len(part["task"])
-                replies.append(("chunk", np.ascontiguousarray(chunk[i:i + n])))
+                replies.append(("chunk", np.ascontiguousarray(chunk[i : i + n])))
                 i += n
         except Exception as e:  # noqa: BLE001 - reported to each worker; its episode ends as a failure
             replies = [("error", f"{type(e).__name__}: {e}")] * len(waiting)
@@ -139,9 +158,16 @@ class WorkerPool:
             if not s.proc.is_alive():
                 self._retry(s, queue, on_record, f"worker {s.proc.pid} died (exit code {s.proc.exitcode})")
             elif s.waiting_since is None and now - s.started > self.timeout:
-                self._retry(s, queue, on_record, f"episode timed out after {self.timeout:.0f} s (worker {s.proc.pid} killed)")
+                self._retry(
+                    s,
+                    queue,
+                    on_record,
+                    f"episode timed out after {self.timeout:.0f} s (worker {s.proc.pid} killed)",
+                )
 
-    def _retry(self, s: _Slot, queue: deque, on_record, reason: str, restart: bool = True, retry: bool = True) -> None:
+    def _retry(
+        self, s: _Slot, queue: deque, on_record, reason: str, restart: bool = True, retry: bool = True
+    ) -> None:
         ep, attempt = s.episode, s.attempt
         if restart:
             self._kill(s)
@@ -180,6 +206,17 @@ class WorkerPool:
 def _error_record(ep: Episode, attempts: int, reason: str) -> dict:
     from envs.eval.results import SCHEMA_VERSION
 
-    return {"schema": SCHEMA_VERSION, "key": ep.key, **ep.to_dict(), "task": "", "instruction": "", "success": False,
-            "steps": 0, "queries": 0, "seconds": 0.0, "attempts": attempts, "error": reason.strip()[:2000], "video": None}
-
+    return {
+        "schema": SCHEMA_VERSION,
+        "key": ep.key,
+        **ep.to_dict(),
+        "task": "",
+        "instruction": "",
+        "success": False,
+        "steps": 0,
+        "queries": 0,
+        "seconds": 0.0,
+        "attempts": attempts,
+        "error": reason.strip()[:2000],
+        "video": None,
+    }

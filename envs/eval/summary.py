@@ -103,12 +103,28 @@ def print_table(summary: dict, console=None) -> None:
     for col in ("suite", "task", "episodes", "success", "mean steps", "errors"):
         t.add_column(col, justify="left" if col in ("suite", "task") else "right")
     for r in summary["tasks"]:
-        t.add_row(r["suite"], f"{r['task_id']}: {r['task'][:48]}", str(r["episodes"]), _pct(r), f"{r['mean_steps']:.1f}", str(r["errors"]))
+        t.add_row(
+            r["suite"],
+            f"{r['task_id']}: {r['task'][:48]}",
+            str(r["episodes"]),
+            _pct(r),
+            f"{r['mean_steps']:.1f}",
+            str(r["errors"]),
+        )
     t.add_section()
     for suite, s in summary["suites"].items():
-        t.add_row(suite, "[b]all tasks[/b]", str(s["episodes"]), _pct(s), f"{s['mean_steps']:.1f}", str(s["errors"]))
+        t.add_row(
+            suite, "[b]all tasks[/b]", str(s["episodes"]), _pct(s), f"{s['mean_steps']:.1f}", str(s["errors"])
+        )
     o = summary["overall"]
-    t.add_row("[b]overall[/b]", "", str(o["episodes"]), f"[b]{_pct(o)}[/b]", f"{o['mean_steps']:.1f}" if o["episodes"] else "-", str(o["errors"]))
+    t.add_row(
+        "[b]overall[/b]",
+        "",
+        str(o["episodes"]),
+        f"[b]{_pct(o)}[/b]",
+        f"{o['mean_steps']:.1f}" if o["episodes"] else "-",
+        str(o["errors"]),
+    )
     console.print(t)
     if "categories" in summary:
         c = Table(title="Per perturbation category")

@@ -3,7 +3,16 @@
 from envs.libero.constants import CAMERA_KEYS, MAX_STEPS, SUITES
 from envs.libero.tasks import TaskInfo, UnknownTaskError, get_task, num_tasks
 
-__all__ = ["CAMERA_KEYS", "MAX_STEPS", "SUITES", "TaskInfo", "UnknownTaskError", "get_task", "num_tasks", "make_env"]
+__all__ = [
+    "CAMERA_KEYS",
+    "MAX_STEPS",
+    "SUITES",
+    "TaskInfo",
+    "UnknownTaskError",
+    "get_task",
+    "num_tasks",
+    "make_env",
+]
 
 
 def make_env(suite: str, task_id: int, **kwargs):

@@ -59,7 +59,9 @@ def get_task(suite: str, task_id: int) -> TaskInfo:
         name=task.name,
         language=task.language,
         bddl_file=os.path.join(get_libero_path("bddl_files"), task.problem_folder, task.bddl_file),
-        init_states_file=os.path.join(get_libero_path("init_states"), task.problem_folder, task.init_states_file),
+        init_states_file=os.path.join(
+            get_libero_path("init_states"), task.problem_folder, task.init_states_file
+        ),
     )
 
 

@@ -57,12 +57,20 @@ def _cfg(tmp_path, **kw) -> GenConfig:
 @pytest.mark.parametrize(
     ("kw", "err", "match"),
     [
-        ({"suite": "libero_90"}, GenerationError, "supported: libero_object, libero_spatial, libero_goal, libero_10"),
+        (
+            {"suite": "libero_90"},
+            GenerationError,
+            "supported: libero_object, libero_spatial, libero_goal, libero_10",
+        ),
         ({"tasks": [12]}, UnknownTaskError, "valid ids 0..9"),
         ({"layout": "rlds"}, ValueError, "valid: lerobot, openpi"),
         ({"episodes_per_task": 60}, GenerationError, "action_noise > 0"),
         ({"episodes_per_task": 0}, GenerationError, "positive"),
-        ({"workers": (os.cpu_count() or 1) + 1}, GenerationError, "workers must be in 1..[0-9]+ .this machine's cores"),
+        (
+            {"workers": (os.cpu_count() or 1) + 1},
+            GenerationError,
+            "workers must be in 1..[0-9]+ .this machine's cores",
+        ),
         ({"tasks": []}, GenerationError, "no tasks"),
     ],
 )

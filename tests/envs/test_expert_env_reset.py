@@ -9,7 +9,9 @@ from envs.experts.runner import run_episode
 
 def _trajectory(env, init_state: int) -> np.ndarray:
     states: list[np.ndarray] = []
-    run_episode(env, init_state, on_step=lambda obs, a, info, out=states: out.append(obs["observation.state"]))
+    run_episode(
+        env, init_state, on_step=lambda obs, a, info, out=states: out.append(obs["observation.state"])
+    )
     return np.stack(states)
 
 

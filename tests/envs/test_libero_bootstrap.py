@@ -14,7 +14,12 @@ def run_python(code: str, env_overrides: dict[str, str]) -> subprocess.Completed
     env = {k: v for k, v in os.environ.items() if k not in ("LIBERO_CONFIG_PATH", "LIBERO_ASSETS_DIR")}
     env |= {"PYTHONPATH": str(REPO)} | env_overrides
     return subprocess.run(
-        [sys.executable, "-c", code], env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", code],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -43,8 +48,16 @@ def test_bad_assets_dir_gives_actionable_error(tmp_path):
     empty.mkdir()
     proc = subprocess.run(
         [sys.executable, "-m", "envs.libero_bootstrap"],
-        env={**os.environ, "PYTHONPATH": str(REPO), "LIBERO_CONFIG_PATH": str(tmp_path / "cfg"), "LIBERO_ASSETS_DIR": str(empty)},
-        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60,
+        env={
+            **os.environ,
+            "PYTHONPATH": str(REPO),
+            "LIBERO_CONFIG_PATH": str(tmp_path / "cfg"),
+            "LIBERO_ASSETS_DIR": str(empty),
+        },
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode == 2
     assert "LIBERO_ASSETS_DIR" in proc.stderr and "libero_floor_base_style.xml" in proc.stderr

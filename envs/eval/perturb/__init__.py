@@ -20,8 +20,13 @@ import numpy as np
 from envs.eval.perturb import language, noise, scene
 
 CATEGORIES = ("camera", "robot", "language", "light", "background", "noise", "layout")
-_SCENE = {"camera": scene.camera, "light": scene.light, "background": scene.background,
-          "robot": scene.robot_init, "layout": scene.layout}
+_SCENE = {
+    "camera": scene.camera,
+    "light": scene.light,
+    "background": scene.background,
+    "robot": scene.robot_init,
+    "layout": scene.layout,
+}
 _SETTLES = ("robot", "layout")  # these move bodies: wait steps after the change
 AGENTVIEW_KEY = "observation.images.image"
 

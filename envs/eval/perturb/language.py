@@ -21,7 +21,9 @@ _SYNONYMS = [
     (r"\bin the\b", ["into the", "inside the"]),
     (r"(?<!turn )(?<!switch )\bon the\b", ["onto the", "on top of the"]),
 ]
-_PICK_PLACE = re.compile(r"^pick up the (?P<obj>.+?) and (?:place|put) it (?P<rel>in|on|into|onto) the (?P<tgt>.+)$")
+_PICK_PLACE = re.compile(
+    r"^pick up the (?P<obj>.+?) and (?:place|put) it (?P<rel>in|on|into|onto) the (?P<tgt>.+)$"
+)
 _FRAMES = ["please {}", "{}, please", "robot, {}", "can you {}?", "your task: {}", "I need you to {}"]
 _CONTEXT = [
     "there are several items in front of you. ",
@@ -39,8 +41,12 @@ def paraphrase(instruction: str, severity: int, rng: np.random.Generator) -> str
     m = _PICK_PLACE.match(text)
     if severity >= 2 and m:
         rel = "into" if m["rel"] in ("in", "into") else "onto"
-        forms = [f"move the {m['obj']} {rel} the {m['tgt']}", f"put the {m['obj']} {rel} the {m['tgt']}",
-                 f"the {m['obj']} goes {m['rel']} the {m['tgt']}", f"get the {m['obj']} {rel} the {m['tgt']}"]
+        forms = [
+            f"move the {m['obj']} {rel} the {m['tgt']}",
+            f"put the {m['obj']} {rel} the {m['tgt']}",
+            f"the {m['obj']} goes {m['rel']} the {m['tgt']}",
+            f"get the {m['obj']} {rel} the {m['tgt']}",
+        ]
         text = forms[rng.integers(len(forms))]
     else:
         for pattern, words in _SYNONYMS:
@@ -53,7 +59,11 @@ def paraphrase(instruction: str, severity: int, rng: np.random.Generator) -> str
     if severity >= 4:
         text = _CONTEXT[rng.integers(len(_CONTEXT))] + text
     if severity >= 5:
-        text = text + " " + ["and then stop.", "then hold still.", "without knocking anything over."][rng.integers(3)]
+        text = (
+            text
+            + " "
+            + ["and then stop.", "then hold still.", "without knocking anything over."][rng.integers(3)]
+        )
     if text == instruction.strip().lower():  # nothing matched: at least reframe it
         text = "please " + text
     return text

@@ -35,7 +35,7 @@ def _zoom_blur(img, sev, rng):
         zh, zw = int(round(h * z)), int(round(w * z))
         big = cv2.resize(img, (zw, zh), interpolation=cv2.INTER_LINEAR)
         top, left = (zh - h) // 2, (zw - w) // 2
-        acc += big[top:top + h, left:left + w]
+        acc += big[top : top + h, left : left + w]
     return np.clip(acc / (len(zooms) + 1), 0, 255).astype(np.uint8)
 
 

@@ -14,8 +14,18 @@ from scipy.spatial.transform import Rotation
 SCENE_MATERIAL_WORDS = ("floor", "table", "wall", "living_room", "kitchen", "ground", "plane", "study")
 
 
-PRISTINE_FIELDS = ("cam_pos", "cam_quat", "cam_fovy", "light_pos", "light_dir", "light_diffuse", "light_specular",
-                   "light_ambient", "mat_rgba", "mat_texrepeat")
+PRISTINE_FIELDS = (
+    "cam_pos",
+    "cam_quat",
+    "cam_fovy",
+    "light_pos",
+    "light_dir",
+    "light_diffuse",
+    "light_specular",
+    "light_ambient",
+    "mat_rgba",
+    "mat_texrepeat",
+)
 
 
 def restore(env) -> None:
@@ -52,10 +62,14 @@ def camera(env, severity: int, rng: np.random.Generator, cam: str = "agentview")
     r_cam = Rotation.from_quat([q[1], q[2], q[3], q[0]])  # mujoco (w, x, y, z) -> scipy (x, y, z, w)
     pos = m.cam_pos[cid].copy()
     forward = r_cam.apply([0, 0, -1])  # cameras look down their -z axis
-    t = (0.9 - pos[2]) / forward[2] if forward[2] < -1e-3 else 1.0  # where the view axis meets the table height
+    t = (
+        (0.9 - pos[2]) / forward[2] if forward[2] < -1e-3 else 1.0
+    )  # where the view axis meets the table height
     target = pos + forward * max(t, 0.3)
     right = r_cam.apply([1, 0, 0])
-    rot = Rotation.from_rotvec(np.deg2rad(az) * np.array([0, 0, 1.0])) * Rotation.from_rotvec(np.deg2rad(el) * right)
+    rot = Rotation.from_rotvec(np.deg2rad(az) * np.array([0, 0, 1.0])) * Rotation.from_rotvec(
+        np.deg2rad(el) * right
+    )
     m.cam_pos[cid] = target + rot.apply(pos - target)
     x, y, z, w = (rot * r_cam).as_quat()
     m.cam_quat[cid] = [w, x, y, z]
@@ -129,12 +143,14 @@ def layout(env, severity: int, rng: np.random.Generator) -> str:
     for name, (jid, adr) in xy.items():
         if name in keep or m.jnt_type[jid] != mujoco.mjtJoint.mjJNT_FREE:
             continue
-        others = np.array([d.qpos[a:a + 2] for n, (_, a) in xy.items() if n != name] or np.zeros((0, 2)))
+        others = np.array([d.qpos[a : a + 2] for n, (_, a) in xy.items() if n != name] or np.zeros((0, 2)))
         for _ in range(30):
             ang = rng.uniform(0, 2 * np.pi)
-            new = d.qpos[adr:adr + 2] + 0.015 * severity * rng.uniform(0.7, 1.0) * np.array([np.cos(ang), np.sin(ang)])
+            new = d.qpos[adr : adr + 2] + 0.015 * severity * rng.uniform(0.7, 1.0) * np.array(
+                [np.cos(ang), np.sin(ang)]
+            )
             if len(others) == 0 or np.min(np.linalg.norm(others - new, axis=1)) > 0.07:
-                d.qpos[adr:adr + 2] = new
+                d.qpos[adr : adr + 2] = new
                 d.qpos[adr + 2] += 0.005  # drop from just above to avoid initial penetration
                 moved.append(name)
                 break
