@@ -7,24 +7,13 @@ shards and a single-machine run over the same episodes give byte-identical `summ
 from __future__ import annotations
 
 import json
-import math
 from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path
 
+from vla.stats import Z95, wilson_interval  # noqa: F401  (re-exported)
+
 SUMMARY_FILE = "summary.json"
-Z95 = 1.959963984540054
-
-
-def wilson_interval(successes: int, n: int, z: float = Z95) -> tuple[float, float]:
-    """Wilson score interval for a binomial proportion; (0, 1) when n == 0."""
-    if n == 0:
-        return 0.0, 1.0
-    p = successes / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def _stats(records: list[dict]) -> dict:
