@@ -140,6 +140,9 @@ def main() -> None:
               f"| {r['fwd_bwd_s'] * 1e3:.0f} ms | {r['opt_step_s'] * 1e3:.1f} ms | {100 * r['opt_share']:.1f}% "
               f"| {r['samples_per_s']:.1f} | {ratio} | {oratio} | {r['processor_s'] * 1e3:.0f} ms "
               f"({100 * r['processor_share']:.0f}%) |")  # fmt: skip
+    spread = {f"{r['model']}/{r['optim']}": max(r["step_s_all"]) / min(r["step_s_all"]) for r in results}
+    print("# step time max/min per cell (drift check; > 1.5 means the machine was not quiet): "
+          + ", ".join(f"{k} {v:.2f}" for k, v in spread.items()))  # fmt: skip
     if args.json_out:
         args.json_out.parent.mkdir(parents=True, exist_ok=True)
         args.json_out.write_text(json.dumps({"meta": meta, "results": results}, indent=1))
