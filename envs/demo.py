@@ -19,7 +19,7 @@ import os
 import shutil
 import sys
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -50,10 +50,9 @@ class DemoConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> DemoConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown demo keys {sorted(unknown)}; valid: {sorted(known)}")
+        from vla.config import check_keys
+
+        check_keys(cls, d, "demo")
         return cls(**d)
 
     @property

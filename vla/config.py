@@ -37,6 +37,14 @@ class ConfigError(ValueError):
     """A configuration does not match its dataclass (unknown / missing key, wrong type, bad value)."""
 
 
+def check_keys(schema: type, d: Any, label: str) -> None:
+    """Raise ValueError naming every key of `d` that is not a field of the dataclass `schema`."""
+    known = {f.name for f in dataclasses.fields(schema)}
+    unknown = set(d) - known
+    if unknown:
+        raise ValueError(f"unknown {label} keys {sorted(unknown)}; expected a subset of {sorted(known)}")
+
+
 def load_config(schema: type, cfg: Any, name: str = "config") -> Any:
     """Validate a composed config (DictConfig or dict) into an instance of the dataclass `schema`."""
     from omegaconf import OmegaConf

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,8 @@ from transformers import (
     SiglipVisionConfig,
     SiglipVisionModel,
 )
+
+from vla.config import check_keys
 
 
 @dataclass
@@ -140,12 +142,7 @@ class BackboneConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> BackboneConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(
-                f"unknown backbone config keys {sorted(unknown)}; expected a subset of {sorted(known)}"
-            )
+        check_keys(cls, d, "backbone config")
         return cls(**d)
 
 

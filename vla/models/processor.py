@@ -29,13 +29,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 import torch
 import torchvision.transforms.v2.functional as TF
 
+from vla.config import check_keys
 from vla.models.tokenizer import query_token_id
 from vla.protocol import IMAGE_PREFIX, STATE_KEY, TASK_KEY
 
@@ -106,12 +107,7 @@ class ProcessorConfig:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ProcessorConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(
-                f"unknown processor config keys {sorted(unknown)}; expected a subset of {sorted(known)}"
-            )
+        check_keys(cls, d, "processor config")
         return cls(**d)
 
 

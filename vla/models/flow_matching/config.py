@@ -9,9 +9,10 @@ docs/DESIGN.md ("Flow-matching policy") with the code that reads it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
+from vla.config import check_keys
 from vla.models.backbone import BackboneConfig
 from vla.models.processor import GRIPPER_TARGETS
 
@@ -132,10 +133,5 @@ class FlowMatchingConfig:
             raise ValueError(
                 f"config of model_type {model_type!r} given to {cls.__name__} ({cls.model_type!r})"
             )
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(
-                f"unknown flow_matching config keys {sorted(unknown)}; expected a subset of {sorted(known)}"
-            )
+        check_keys(cls, d, "flow_matching config")
         return cls(**d)

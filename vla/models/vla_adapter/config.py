@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
+from vla.config import check_keys
 from vla.models.backbone import BackboneConfig
 
 
@@ -87,10 +88,5 @@ class VLAAdapterConfig:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> VLAAdapterConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(
-                f"unknown vla_adapter config keys {sorted(unknown)}; expected a subset of {sorted(known)}"
-            )
+        check_keys(cls, d, "vla_adapter config")
         return cls(**dict(d))
