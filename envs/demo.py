@@ -36,7 +36,7 @@ class DemoConfig:
     resolution: int = 128  # rendered camera side (must match model.processor.input_image_size)
     seed: int = 0  # init-state order of the demonstrations (envs.datagen.generate.init_state_for)
     cache_dir: str = "~/.cache/pion-vla/demos"  # generated datasets are reused from here by later runs
-    gen_workers: int = 1  # simulator processes for generation (parallel over tasks)
+    gen_workers: int = 1  # simulator processes for generation (over tasks, or over one task's attempts)
     eval_trials_per_task: int = 10  # held-out init states evaluated per task
     eval_workers: int | str = "auto"
     eval_seed: int = 7
@@ -76,7 +76,7 @@ def ensure_demos(cfg: DemoConfig) -> tuple[Path, dict[int, list[int]]]:
         raise RuntimeError(f"demonstration generation produced no dataset under {cfg.dataset_dir}")
     used = {
         t: sorted(init_state_for(cfg.seed, t, a) for a in attempts)
-        for t, attempts in shards.scan(cfg.dataset_dir).items()
+        for t, attempts in shards.counted_attempts(cfg.dataset_dir, cfg.demos_per_task).items()
     }
     return Path(path), used
 

@@ -5,6 +5,8 @@ Attempt k of task t starts from init state `perm_t[k mod 50]`, where perm_t is a
 (seed, t, k). An episode is therefore a function of (seed, task, attempt) alone: neither the worker
 count nor an interruption changes the dataset. Finished attempts live in shards (`envs.datagen.shards`);
 the loadable dataset is re-merged every `merge_every` new episodes and at the end (`envs.datagen.merge`).
+With more workers than tasks, a task's attempts are strided over several workers (`run_task`); the dataset
+is still the first `episodes_per_task` successes of each task in attempt order.
 """
 
 from __future__ import annotations
@@ -115,20 +117,31 @@ def _check_resume(cfg: GenConfig) -> None:
     path.write_text(json.dumps(info, indent=1))
 
 
-def run_task(cfg: GenConfig, task_id: int, report: Callable[[Report], None]) -> None:
-    """Worker body: attempts for one task until it has `episodes_per_task` successful shards."""
+def _enough_before(out: Path, task_id: int, attempt: int, needed: int) -> bool:
+    """True once `needed` attempts of the task below `attempt` succeeded: `attempt` can no longer count."""
+    done = shards.scan(out).get(task_id, {})
+    return sum(ok for a, ok in done.items() if a < attempt) >= needed
+
+
+def run_task(
+    cfg: GenConfig, task_id: int, report: Callable[[Report], None], offset: int = 0, stride: int = 1
+) -> None:
+    """Worker body: attempts offset, offset + stride, ... of one task, until they can no longer count.
+
+    With stride 1 this runs attempts in order until `episodes_per_task` succeeded. With stride k, k workers
+    share one task; each stops at the first attempt that has `episodes_per_task` successes below it, so
+    every attempt below the dataset's last one has run and the dataset (the first successes in attempt
+    order, `shards.counted_attempts`) is the one stride 1 makes."""
     from envs.datagen.record import record_demo
     from envs.libero.env import LiberoEnv
     from vla.data.layouts import get_layout
 
-    done = shards.scan(cfg.out).get(task_id, {})
-    n_ok = sum(done.values())
     env = None
     try:
-        for attempt in range(cfg.max_attempts_per_task):
-            if n_ok >= cfg.episodes_per_task:
+        for attempt in range(offset, cfg.max_attempts_per_task, stride):
+            if _enough_before(cfg.out, task_id, attempt, cfg.episodes_per_task):
                 break
-            if attempt in done:
+            if attempt in shards.scan(cfg.out).get(task_id, {}):
                 continue
             if attempt >= NUM_INIT_STATES and cfg.action_noise <= 0:
                 report(Report(task_id, attempt, False, note="exhausted"))
@@ -142,7 +155,6 @@ def run_task(cfg: GenConfig, task_id: int, report: Callable[[Report], None]) -> 
                 shards.write_shard(
                     cfg.out, task_id, attempt, demo, get_layout(cfg.layout), cfg.resolution, cfg.use_videos
                 )
-                n_ok += 1
             else:
                 shards.mark_failed(
                     cfg.out, task_id, attempt, {"init_state": init, "phase": demo.result.phase}
@@ -153,17 +165,18 @@ def run_task(cfg: GenConfig, task_id: int, report: Callable[[Report], None]) -> 
             env.close()
 
 
-def _pool_worker(args: tuple[GenConfig, int, object]) -> int:
-    cfg, task_id, q = args
+def _pool_worker(args: tuple[GenConfig, int, int, int, object]) -> int:
+    cfg, task_id, offset, stride, q = args
     from envs.libero_bootstrap import share_cores_between_renderers
 
     share_cores_between_renderers(cfg.workers)
-    run_task(cfg, task_id, q.put)
+    run_task(cfg, task_id, q.put, offset, stride)
     return task_id
 
 
-def attempt_stats(out: Path) -> dict[int, tuple[int, int]]:
-    return {t: (sum(d.values()), len(d)) for t, d in shards.scan(out).items()}
+def attempt_stats(out: Path, per_task: int | None = None) -> dict[int, tuple[int, int]]:
+    """{task: (successes, attempts)} counted as the dataset counts them (`shards.counted_attempts`)."""
+    return {t: (sum(d.values()), len(d)) for t, d in shards.counted_attempts(out, per_task).items()}
 
 
 def generate(cfg: GenConfig) -> Path | None:
@@ -174,9 +187,7 @@ def generate(cfg: GenConfig) -> Path | None:
     cfg.out = Path(cfg.out)
     _check_resume(cfg)
     shards.clean_tmp(cfg.out)
-    have = {
-        t: min(ok, cfg.episodes_per_task) for t, (ok, _) in attempt_stats(cfg.out).items() if t in cfg.tasks
-    }
+    have = {t: ok for t, (ok, _) in attempt_stats(cfg.out, cfg.episodes_per_task).items() if t in cfg.tasks}
     todo = [t for t in cfg.tasks if have.get(t, 0) < cfg.episodes_per_task]
     total = cfg.episodes_per_task * len(cfg.tasks)
     bar = tqdm(
@@ -190,7 +201,8 @@ def generate(cfg: GenConfig) -> Path | None:
     start, new_ok, since_merge, exhausted = time.time(), 0, 0, []
 
     def merge() -> Path | None:
-        return merge_shards(cfg.out, cfg.run_info() | {"attempts": attempt_stats(cfg.out)})
+        counted = attempt_stats(cfg.out, cfg.episodes_per_task)
+        return merge_shards(cfg.out, cfg.run_info() | {"attempts": counted})
 
     def on_report(r: Report) -> None:
         nonlocal new_ok, since_merge
@@ -199,7 +211,8 @@ def generate(cfg: GenConfig) -> Path | None:
             return
         if r.success:
             new_ok, since_merge = new_ok + 1, since_merge + 1
-            bar.update(1)
+            if bar.n < total:  # workers sharing a task may finish a success past its quota
+                bar.update(1)
         hours = (time.time() - start) / 3600
         bar.set_postfix(
             ep_per_h=f"{new_ok / hours:.0f}" if hours > 0 else "-",
@@ -210,17 +223,20 @@ def generate(cfg: GenConfig) -> Path | None:
             merge()
             since_merge = 0
 
-    workers = min(cfg.workers, len(todo))
+    # Work units: with fewer tasks than workers, each task's attempts are strided over several workers.
+    stride = max(1, cfg.workers // max(1, len(todo)))
+    units = [(t, offset, stride) for t in todo for offset in range(stride)]
+    workers = min(cfg.workers, len(units))
     if workers <= 1:
-        for t in todo:
-            run_task(cfg, t, on_report)
+        for t, offset, k in units:
+            run_task(cfg, t, on_report, offset, k)
     else:
         ctx = mp.get_context("spawn")  # fresh interpreters: no GL context crosses a fork
         # ProcessPoolExecutor workers are not daemonic, so lerobot's save_episode may start its own
         # encoder processes inside them (a multiprocessing.Pool worker may not have children).
         with ctx.Manager() as manager, ProcessPoolExecutor(workers, mp_context=ctx) as pool:
             q = manager.Queue()
-            futures = [pool.submit(_pool_worker, (cfg, t, q)) for t in todo]
+            futures = [pool.submit(_pool_worker, (cfg, t, offset, k, q)) for t, offset, k in units]
             while not (all(f.done() for f in futures) and q.empty()):
                 with contextlib.suppress(queue_mod.Empty):
                     on_report(q.get(timeout=0.5))

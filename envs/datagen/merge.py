@@ -3,8 +3,8 @@
     <out>/dataset -> versions/v0003     a symlink, swapped atomically after each merge
     <out>/versions/v0003/               LeRobotDataset v3: data/, videos/, meta/ (stats included), README.md
 
-Merging rebuilds the dataset from all finished shards (in task, attempt order) into a new version
-directory, then repoints the symlink; readers see either the old or the new complete dataset.
+Merging rebuilds the dataset from the finished shards (the first `episodes_per_task` successes of each
+task, in task, attempt order) into a new version directory, then repoints the symlink; readers see either the old or the new complete dataset.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def merge_shards(out: Path, run_info: dict) -> Path | None:
     from lerobot.datasets.aggregate import aggregate_datasets
 
     out = Path(out)
-    shards = successful_shards(out)
+    shards = successful_shards(out, run_info.get("episodes_per_task"))
     if not shards:
         return None
     versions = _versions(out)

@@ -94,9 +94,29 @@ def scan(out: Path) -> dict[int, dict[int, bool]]:
     return done
 
 
-def successful_shards(out: Path) -> list[Path]:
-    """Finished shard directories, in (task, attempt) order: the episode order of the merged dataset."""
+def counted_attempts(out: Path, per_task: int | None = None) -> dict[int, dict[int, bool]]:
+    """`scan` cut after each task's `per_task`-th success: the attempts that make up the dataset.
+
+    Parallel workers may finish a few attempts past that point; those are neither merged nor counted as
+    used, so the dataset (and the init states it used) is the same for any worker count."""
     done = scan(out)
+    if per_task is None:
+        return done
+    cut: dict[int, dict[int, bool]] = {}
+    for t, attempts in done.items():
+        kept, n_ok = {}, 0
+        for a in sorted(attempts):
+            if n_ok >= per_task:
+                break
+            kept[a] = attempts[a]
+            n_ok += attempts[a]
+        cut[t] = kept
+    return cut
+
+
+def successful_shards(out: Path, per_task: int | None = None) -> list[Path]:
+    """Shard directories of the dataset, in (task, attempt) order: the first `per_task` successes per task."""
+    done = counted_attempts(out, per_task)
     return [shards_dir(out) / shard_name(t, a) for t in sorted(done) for a in sorted(done[t]) if done[t][a]]
 
 
@@ -118,6 +138,7 @@ __all__ = [
     "ACTION",
     "REPO_ID",
     "clean_tmp",
+    "counted_attempts",
     "mark_failed",
     "scan",
     "shard_info",

@@ -130,3 +130,45 @@ def test_cli_config_composes_and_bad_input_exits_clearly(tmp_path):
         run(_compose(["tasks=[3,42]", f"out={tmp_path}"]))
     with pytest.raises(ValueError, match="tasks must be"):
         run(_compose(["tasks=abc", f"out={tmp_path}"]))
+
+
+def _fake_simulator(monkeypatch, outcomes: dict[int, bool]):
+    """record_demo/LiberoEnv/write_shard replaced: attempt k succeeds iff outcomes[k]; shards are marker dirs."""
+    import envs.datagen.record as record
+    import envs.libero.env as libero_env
+
+    class Env:
+        def close(self):
+            pass
+
+    def record_demo(env, init, action_noise, rng):
+        attempt = next(k for k in range(50) if init_state_for(0, 0, k) == init)
+        return type("D", (), {"result": type("R", (), {"success": outcomes[attempt], "phase": "x"})(),
+                              "length": 3})()  # fmt: skip
+
+    def write_shard(out, task_id, attempt, demo, layout, resolution, use_videos):
+        (shards.shards_dir(out) / shards.shard_name(task_id, attempt) / "meta").mkdir(parents=True)
+        (shards.shards_dir(out) / shards.shard_name(task_id, attempt) / "meta" / "info.json").write_text("{}")
+
+    monkeypatch.setattr(libero_env, "LiberoEnv", lambda *a, **k: Env())
+    monkeypatch.setattr(record, "record_demo", record_demo)
+    monkeypatch.setattr(shards, "write_shard", write_shard)
+
+
+def test_strided_workers_make_the_serial_dataset(tmp_path, monkeypatch):
+    """Two workers sharing a task (offsets 0/1, stride 2, run in any interleaving) count the same attempts."""
+    from envs.datagen.generate import run_task
+
+    outcomes = {k: k % 3 != 1 for k in range(50)}  # attempts 1, 4, 7, ... fail
+    _fake_simulator(monkeypatch, outcomes)
+    serial, strided = tmp_path / "serial", tmp_path / "strided"
+    for out in (serial, strided):
+        shards.shards_dir(out).mkdir(parents=True)
+    run_task(_cfg(serial, episodes_per_task=5), 0, lambda r: None)
+    run_task(_cfg(strided, episodes_per_task=5), 0, lambda r: None, offset=1, stride=2)  # one worker first
+    run_task(_cfg(strided, episodes_per_task=5), 0, lambda r: None, offset=0, stride=2)
+    assert shards.scan(serial) == {0: {0: True, 1: False, 2: True, 3: True, 4: False, 5: True, 6: True}}
+    assert len(shards.scan(strided)[0]) > 7  # the odd worker ran past the quota
+    assert shards.counted_attempts(strided, 5) == shards.scan(serial)
+    names = [p.name for p in shards.successful_shards(strided, 5)]
+    assert names == [p.name for p in shards.successful_shards(serial, 5)]

@@ -18,8 +18,8 @@ Model inputs (torch, on CPU; the caller moves them):
 Images (models.md §1.4, §1.6): uint8 (B, H, W, 3), already rotated like LIBERO datasets -> bicubic resize
 to S -> train (and `augment`): random square crop of area `crop_scale` at a random place, resized back
 to S, then additive brightness ±0.2, contrast / saturation ×[0.8, 1.2], hue ±0.05 (dlimp's order, each
-clipped to [0, 1]); otherwise the centred crop of the same area, resized back. Every step runs through
-the same functions on both paths, so with augmentation off the two paths are bit-identical.
+clipped to [0, 1]; batched in vla/models/augment.py); otherwise the centred crop of the same area, resized
+back. With augmentation off, training and inference run the same functions and are bit-identical.
 
 Normalisation (BOUNDS_Q99): y = clip(2 (x - q01) / (q99 - q01 + 1e-8) - 1, -1, 1); dims with
 q01 == q99 give 0. Inverse: x = (y + 1) / 2 · (q99 - q01 + 1e-8) + q01.
@@ -37,6 +37,7 @@ import torch
 import torchvision.transforms.v2.functional as TF
 
 from vla.config import check_keys
+from vla.models.augment import Jitter, augment_batch
 from vla.models.tokenizer import query_token_id
 from vla.protocol import IMAGE_PREFIX, STATE_KEY, TASK_KEY
 
@@ -141,6 +142,7 @@ class PolicyProcessor:
         mean, std = torch.tensor(IMAGENET_MEAN), torch.tensor(IMAGENET_STD)
         self._mean = torch.cat([mean, torch.full((3,), 0.5)]).view(6, 1, 1)
         self._std = torch.cat([std, torch.full((3,), 0.5)]).view(6, 1, 1)
+        self.jitter = Jitter(cfg.brightness, cfg.contrast, cfg.saturation, cfg.hue)
 
     # ------------------------------------------------------------------ batch -> inputs
     def __call__(
@@ -177,34 +179,12 @@ class PolicyProcessor:
             x = TF.resize(x, [s, s], interpolation=TF.InterpolationMode.BICUBIC, antialias=True).clamp(0, 1)
         side = max(1, int(round(s * math.sqrt(self.cfg.crop_scale))))
         if augment:
-            x = torch.stack([self._augment_one(img, side, generator) for img in x])
+            x = augment_batch(x, side, self.jitter, generator)
         else:
             off = (s - side) // 2
-            x = self._crop_resize(x, off, off, side)
+            x = _centre_crop_resize(x, off, side, s)
         x = torch.cat([x, x], dim=1)  # DINO channels, SigLIP channels
         return (x - self._mean) / self._std
-
-    def _crop_resize(self, x: torch.Tensor, top: int, left: int, side: int) -> torch.Tensor:
-        s = self.cfg.image_size
-        if side == s:
-            return x
-        x = x[..., top : top + side, left : left + side]
-        return TF.resize(x, [s, s], interpolation=TF.InterpolationMode.BILINEAR, antialias=True).clamp(0, 1)
-
-    def _augment_one(self, img: torch.Tensor, side: int, g: torch.Generator | None) -> torch.Tensor:
-        cfg, s = self.cfg, self.cfg.image_size
-
-        def uniform(lo: float, hi: float) -> float:
-            return lo + (hi - lo) * float(torch.rand((), generator=g))
-
-        top = int(torch.randint(0, s - side + 1, (), generator=g))
-        left = int(torch.randint(0, s - side + 1, (), generator=g))
-        img = self._crop_resize(img, top, left, side)
-        img = (img + uniform(-cfg.brightness, cfg.brightness)).clamp(0, 1)
-        mean = img.mean(dim=(-2, -1), keepdim=True)  # tf.image.adjust_contrast: per-channel mean
-        img = ((img - mean) * uniform(*cfg.contrast) + mean).clamp(0, 1)
-        img = TF.adjust_saturation(img, uniform(*cfg.saturation)).clamp(0, 1)
-        return TF.adjust_hue(img, uniform(-cfg.hue, cfg.hue)).clamp(0, 1)
 
     def tokenize(self, tasks: list[str]) -> dict[str, torch.Tensor]:
         """Prompt tokens + `num_queries` placeholders per task, right-padded."""
@@ -255,6 +235,13 @@ class PolicyProcessor:
     def _check_action_dim(self, actions: torch.Tensor) -> None:
         if actions.ndim != 3 or actions.shape[-1] != self.cfg.action_dim:
             raise ValueError(f"actions must be (B, T, {self.cfg.action_dim}), got {tuple(actions.shape)}")
+
+
+def _centre_crop_resize(x: torch.Tensor, off: int, side: int, s: int) -> torch.Tensor:
+    if side == s:
+        return x
+    x = x[..., off : off + side, off : off + side]
+    return TF.resize(x, [s, s], interpolation=TF.InterpolationMode.BILINEAR, antialias=True).clamp(0, 1)
 
 
 def normalize(x: torch.Tensor, q01: torch.Tensor, q99: torch.Tensor) -> torch.Tensor:
