@@ -1,0 +1,173 @@
+"""docs/results.md from the results store: one command (`pion-results`), no hand edits, byte-stable output.
+
+For each grid: one table per level of the `budget` axis (one table when there is none); a row per arm (the
+levels of the other axes, `seed` pooled) with the success at the last checkpoint every seed evaluated, its
+Wilson 95% CI and the cells it pools; the significant differences (two-proportion z-test, Holm-corrected per
+table, alpha 0.05; envs/sweep/significance.py); success-vs-step curves and, when logged, diagnosis plots
+(PNG under docs/img/results/); and a provenance table giving every cell's exact command, commit, machine,
+date and wall time. Failed cells appear only in the provenance table.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from pathlib import Path
+
+from envs.sweep.plots import diagnosis_plots, pooled_curve, success_curves
+from envs.sweep.significance import compare_all
+from envs.sweep.store import ResultsStore
+from vla.stats import wilson_interval
+
+POOLED, TABLES = "seed", "budget"
+ALPHA = 0.05
+
+
+def arm_label(cell: dict) -> str:
+    parts = [f"{a}={v}" for a, v in cell.items() if a not in (POOLED, TABLES)]
+    return ", ".join(parts) or "all"
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}"
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in text).strip("_").lower() or "all"
+
+
+def _rel(path: Path, doc_dir: Path) -> str:
+    return Path(os.path.relpath(path, doc_dir)).as_posix()
+
+
+def final_point(records: list[dict]) -> tuple[int, int, int] | None:
+    """(step, successes, episodes) pooled over the arm's seeds at the last step they all evaluated."""
+    pts = pooled_curve(records)
+    return pts[-1] if pts else None
+
+
+def _machine(rec: dict) -> str:
+    m = rec.get("machine", {})
+    gpu = f", {m['gpu']}" if m.get("gpu") else ""
+    return f"{m.get('cpu', '?')}, {m.get('cores', '?')} cores{gpu}"
+
+
+def _hours(seconds: float) -> str:
+    return f"{seconds / 3600:.2f} h" if seconds >= 3600 else f"{seconds / 60:.1f} min"
+
+
+def budget_section(
+    grid: str, budget: str, arms: dict[str, list[dict]], img_dir: Path, doc_dir: Path
+) -> list[str]:
+    title = f"{grid}" + (f", budget {budget}" if budget else "")
+    lines = [f"### {title}", ""]
+    lines += [
+        "| arm | seeds | update | success | % | Wilson 95% CI | per seed | cells |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    finals: dict[str, tuple[int, int]] = {}
+    for label, recs in arms.items():
+        point = final_point(recs)
+        seeds = ", ".join(r["cell"].get(POOLED, "-") for r in recs)
+        partial = any(r["status"] == "partial" for r in recs)
+        cells = ", ".join(f"`{r['hash']}`" + (" (partial)" if r["status"] == "partial" else "") for r in recs)
+        if point is None:
+            lines.append(f"| {label} | {seeds} | - | not evaluated yet | - | - | - | {cells} |")
+            continue
+        step, k, n = point
+        lo, hi = wilson_interval(k, n)
+        per_seed = "; ".join(
+            f"{e['successes']}/{e['episodes']}" for r in recs for e in r["evals"] if int(e["step"]) == step
+        )
+        finals[label] = (k, n)
+        star = "*" if partial else ""
+        lines.append(
+            f"| {label} | {seeds} | {step}{star} | {k}/{n} | {_pct(k / n)} | {_pct(lo)}–{_pct(hi)} | {per_seed} | {cells} |"
+        )
+    if any(r["status"] == "partial" for recs in arms.values() for r in recs):
+        lines += ["", "\\* partial: at least one pooled cell has not finished every checkpoint yet."]
+    lines += ["", *significance_lines(finals), ""]
+    slug = _slug(f"{grid}_{budget}")
+    png = img_dir / f"{slug}_success.png"
+    if success_curves(arms, png, f"{title}: success vs update (seeds pooled)"):
+        lines += [f"![success vs update, {title}]({_rel(png, doc_dir)})", ""]
+    for path in diagnosis_plots(arms, img_dir / slug, title):
+        lines += [f"![{path.stem}]({_rel(path, doc_dir)})", ""]
+    return lines
+
+
+def significance_lines(finals: dict[str, tuple[int, int]]) -> list[str]:
+    if len(finals) < 2:
+        return ["_Significance: fewer than two evaluated arms in this table._"]
+    comps = compare_all(finals, ALPHA)
+    sig = [c for c in comps if c.significant]
+    head = (
+        f"Significance: two-sided two-proportion z-test on the pooled episodes of each pair at its last common "
+        f"checkpoint, Holm-corrected over the {len(comps)} pair(s) of this table, alpha {ALPHA}; seeds pooled as "
+        "independent episodes (between-seed variance ignored)."
+    )
+    if not sig:
+        return [head + " **No difference is significant.**"]
+    body = [
+        f"- **{c.better}** > **{c.worse}**: {_pct(max(c.rate_a, c.rate_b))}% vs {_pct(min(c.rate_a, c.rate_b))}%, "
+        f"p = {c.p:.2g} (Holm {c.p_holm:.2g})"
+        for c in sig
+    ]
+    rest = len(comps) - len(sig)
+    return [head, "", *body, "", f"The other {rest} pair(s) are not significant." if rest else ""]
+
+
+def provenance_lines(records: list[dict]) -> list[str]:
+    lines = [
+        "| cell | levels | status | update | success | wall time | date | commit | machine | command |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in records:
+        last = (r.get("evals") or [None])[-1]
+        score = f"{last['successes']}/{last['episodes']}" if last else r.get("error", "-")
+        step = last["step"] if last else r.get("trained_steps", "-")
+        dirty = " (uncommitted changes)" if r.get("dirty") else ""
+        levels = " ".join(f"{a}={v}" for a, v in r["cell"].items())
+        lines.append(
+            f"| `{r['hash']}` | {levels} | {r['status']} | {step} | {score} | {_hours(float(r['wall_s']))} | "
+            f"{r['date']} | `{r['commit']}`{dirty} | {_machine(r)} | `{r['command']}` |"
+        )
+    return lines
+
+
+def render(store_path: Path, out: Path, img_dir: Path) -> str:
+    """The markdown text of the results doc (and its PNGs written under img_dir)."""
+    records = list(ResultsStore(store_path).latest().values())
+    lines = [
+        "# Results",
+        "",
+        f"Generated by `pion-results` from `{store_path.as_posix()}` ({len(records)} cell(s)); do not edit by hand. "
+        "Cells are run by `pion-sweep <grid>` (configs/sweep/); re-running a grid skips finished cells.",
+        "",
+    ]
+    if not records:
+        return "\n".join([*lines, "_The store is empty: no cell has finished yet._", ""])
+    by_grid: dict[str, list[dict]] = defaultdict(list)
+    for r in records:
+        by_grid[r["grid"]].append(r)
+    for grid, recs in sorted(by_grid.items()):
+        lines += [f"## {grid}", ""]
+        desc = next((r["description"] for r in recs if r.get("description")), "")
+        if desc:
+            lines += [desc.strip(), ""]
+        evaluated = [r for r in recs if r["status"] in ("done", "partial")]
+        tables: dict[str, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
+        for r in evaluated:
+            tables[r["cell"].get(TABLES, "")][arm_label(r["cell"])].append(r)
+        for budget, arms in tables.items():
+            lines += budget_section(grid, budget, dict(arms), img_dir, out.parent)
+        lines += ["#### Provenance (every cell, latest record)", "", *provenance_lines(recs), ""]
+    return "\n".join(lines)
+
+
+def write_report(store_path: str | Path, out: str | Path, img_dir: str | Path) -> Path:
+    out, img_dir = Path(out), Path(img_dir)
+    text = render(Path(store_path), out, img_dir)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    return out

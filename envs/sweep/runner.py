@@ -1,0 +1,231 @@
+"""One cell of a sweep: train (resumable) -> evaluate several checkpoints on held-out init states -> diagnostics.
+
+    runner = CellRunner(grid)             # generates / reuses the demonstrations once per grid
+    plan = runner.preflight(cell)         # composes and validates the cell's pion-train config
+    result = runner.run(cell, stop)       # train -> eval at every checkpoint -> diagnostics
+    result = runner.collect(cell)         # what the run directory holds now (after an interrupt)
+
+The run directory is `<grid.out_dir>/<grid.name>/<cell hash>/`: the trainer runs there with `run_name=<hash>`
+and `resume=true`, so a killed cell continues from its last complete checkpoint, and every checkpoint's
+evaluation goes to `sweep_evals/step_N/`, where the harness resumes episode by episode. The trainer's own
+eval hook stays off (`eval.every=0`): the sweep evaluates after training, per task on the init states that no
+demonstration started from. Diagnostics are whatever the trainer logged: `spectral.jsonl` (effective rank of
+gradients and updates per routing bucket) and the `zero_update_frac/*` columns of `metrics.jsonl`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from envs.sweep.grid import Cell, GridSpec
+from envs.sweep.hashing import composed_digest
+
+MAX_POINTS = 60  # points kept per logged curve in the store (evenly thinned, last one always kept)
+EVAL_DIR = "sweep_evals"
+
+
+def eval_steps(steps: int, every: int) -> list[int]:
+    """Checkpoints evaluated: every `every` updates and the last one."""
+    points = list(range(every, steps + 1, every)) if every > 0 else []
+    return points if points and points[-1] == steps else [*points, steps]
+
+
+def _thin(rows: list, n: int = MAX_POINTS) -> list:
+    if len(rows) <= n:
+        return rows
+    idx = sorted({round(i * (len(rows) - 1) / (n - 1)) for i in range(n)})
+    return [rows[i] for i in idx]
+
+
+def _jsonl(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    out = []
+    for line in path.read_text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue  # a line cut by a kill
+    return out
+
+
+def _override_groups(overrides: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
+    """Split overrides into hydra group selections (`optim: muon`) and dotted values."""
+    from vla.config import CONFIG_DIR
+
+    groups, values = [], {}
+    for key, value in overrides.items():
+        if isinstance(value, str) and "." not in key and (CONFIG_DIR / key).is_dir():
+            groups.append(f"{key}={value}")
+        else:
+            values[key] = value
+    return groups, values
+
+
+class CellRunner:
+    """Trains and evaluates cells of one grid with the real trainer and the LIBERO evaluation harness."""
+
+    def __init__(self, grid: GridSpec, progress: bool = True) -> None:
+        self.grid = grid
+        self.progress = progress
+        self._data: tuple[Path, dict[int, list[int]]] | None = None
+
+    # ---- paths and configs ------------------------------------------------------------------------------
+    def run_dir(self, cell: Cell) -> Path:
+        return Path(self.grid.out_dir) / self.grid.name / cell.hash
+
+    def data(self) -> tuple[Path, dict[int, list[int]]]:
+        """(dataset root, {task: evaluation init states}); demonstrations are generated once (cached)."""
+        if self._data is None:
+            d, ev = self.grid.data, self.grid.eval
+            if d.demos is not None:
+                from envs.demo import DemoConfig, ensure_demos, held_out_init_states
+
+                root, used = ensure_demos(DemoConfig(**asdict(d.demos)))
+                tasks = ev.task_ids if ev.task_ids is not None else d.demos.task_ids
+                init = {int(t): held_out_init_states(used.get(t, []), ev.trials_per_task) for t in tasks}
+            else:
+                if ev.init_states is None or ev.task_ids is None:
+                    raise ValueError(
+                        "grid with data.root: give eval.task_ids and eval.init_states (held out)"
+                    )
+                root = Path(d.root)
+                init = {int(t): [int(s) for s in ev.init_states] for t in ev.task_ids}
+            self._data = (Path(root), init)
+        return self._data
+
+    def train_config(self, cell: Cell, data_root: str | None = None) -> dict:
+        """The composed, resolved pion-train config of a cell (what `pion-train` would run)."""
+        from omegaconf import OmegaConf, open_dict
+        from omegaconf.errors import OmegaConfBaseException
+
+        from vla.config import compose
+
+        overrides = dict(cell.overrides)
+        groups, values = _override_groups(overrides)
+        cfg = compose("train", [f"+experiment={self.grid.experiment}", *groups])
+        for key, value in values.items():
+            add = key.startswith("+")
+            try:
+                if add:
+                    with open_dict(cfg):
+                        OmegaConf.update(cfg, key[1:], value, merge=True)
+                else:
+                    OmegaConf.update(cfg, key, value, merge=True)
+            except OmegaConfBaseException:
+                raise ValueError(
+                    f"cell {cell.label}: {key!r} is not a key of the composed pion-train config "
+                    f"(+experiment={self.grid.experiment}); prefix it with '+' to add a new key"
+                ) from None
+        plain = OmegaConf.to_container(cfg, resolve=True)
+        ev = self.grid.eval
+        steps = int(plain["steps"])
+        plain.update(out_dir=str(self.run_dir(cell).parent), run_name=cell.hash, resume=True)
+        plain["eval"] = dict(plain.get("eval", {}), every=0)
+        ckpt = dict(plain.get("checkpoint", {}))
+        ckpt.update(
+            every=ev.every if 0 < ev.every < steps else 0, keep_last=len(eval_steps(steps, ev.every)) + 1
+        )
+        plain["checkpoint"] = ckpt
+        if data_root is not None:
+            plain["data"] = dict(plain.get("data", {}), root=data_root)
+        return plain
+
+    def preflight(self, cell: Cell) -> dict:
+        """Compose and validate the cell's config without running anything: {'steps', 'composed_digest'}."""
+        from vla.cli.train import CLI_KEYS
+        from vla.train import TrainConfig
+
+        cfg = self.train_config(cell)
+        try:
+            TrainConfig.from_dict({k: v for k, v in cfg.items() if k not in CLI_KEYS})
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"cell {cell.label}: {e}") from None
+        return {"steps": int(cfg["steps"]), "composed_digest": composed_digest(cfg)}
+
+    # ---- the stages -------------------------------------------------------------------------------------
+    def evaluate(self, cell: Cell, step: int, cfg: dict) -> dict:
+        from envs.eval import EvalRun, build_episodes, evaluate
+        from vla.train.state import complete_checkpoints
+
+        ev, (_, init) = self.grid.eval, self.data()
+        found = dict(complete_checkpoints(self.run_dir(cell))).get(step)
+        if found is None:
+            raise RuntimeError(f"cell {cell.hash}: no complete checkpoint for step {step} to evaluate")
+        episodes = []
+        for task, states in init.items():
+            episodes += build_episodes([ev.suite], [task], len(states), [ev.seed], init_states=states)
+        device = str(cfg.get("device", "cpu"))
+        run = EvalRun(
+            out_dir=self.run_dir(cell) / EVAL_DIR / f"step_{step:08d}", policy=str(found / "pretrained"),
+            policy_kwargs={"device": "cuda" if device.startswith("cuda") else "cpu"}, workers=ev.workers,
+            resolution=ev.resolution, max_steps=ev.max_steps, videos_per_task=0, plot=False,
+            progress=self.progress,
+        )  # fmt: skip
+        return evaluate(run, episodes)
+
+    def run(self, cell: Cell, stop: Callable[[], bool] = lambda: False) -> dict:
+        """Train (or resume), evaluate each checkpoint not evaluated yet, return the cell's result."""
+        from vla.cli.train import run_training
+
+        root, _ = self.data()
+        cfg = self.train_config(cell, str(root))
+        if not self.progress:
+            cfg["log"] = dict(cfg.get("log", {}), progress=False)
+        t0 = time.monotonic()
+        run_training(cfg)
+        train_s = time.monotonic() - t0
+        for step in eval_steps(int(cfg["steps"]), self.grid.eval.every):
+            if stop():
+                return self.collect(cell, status="partial", train_s=train_s)
+            self.evaluate(cell, step, cfg)
+        return self.collect(cell, status="done", train_s=train_s)
+
+    def collect(self, cell: Cell, status: str = "partial", train_s: float | None = None) -> dict:
+        """The cell's results as its run directory holds them (complete evaluations only)."""
+        run_dir = self.run_dir(cell)
+        init = self._data[1] if self._data is not None else {}  # never generate data just to collect
+        expected = sum(len(s) for s in init.values()) or None
+        evals = []
+        for path in sorted((run_dir / EVAL_DIR).glob("step_*/summary.json")):
+            overall = json.loads(path.read_text())["overall"]
+            if expected is not None and overall["episodes"] != expected:
+                continue  # interrupted evaluation: resumed by the next run, not reported
+            evals.append({
+                "step": int(path.parent.name.split("_")[1]), "successes": overall["successes"],
+                "episodes": overall["episodes"], "ci95": overall["ci95"],
+            })  # fmt: skip
+        metrics = _jsonl(run_dir / "metrics.jsonl")
+        zero = [
+            {
+                "step": r["step"],
+                **{k.split("/", 1)[1]: v for k, v in r.items() if k.startswith("zero_update_frac/")},
+            }
+            for r in metrics
+            if any(k.startswith("zero_update_frac/") for k in r)
+        ]
+        spectral = [
+            {
+                "step": r["step"],
+                **{k.removeprefix("spectral/"): v for k, v in r.items() if k.startswith("spectral/")},
+            }
+            for r in _jsonl(run_dir / "spectral.jsonl")
+        ]
+        losses = [[r["step"], r["loss"]] for r in metrics if "loss" in r]
+        return {
+            "status": status,
+            "run_dir": str(run_dir),
+            "trained_steps": losses[-1][0] if losses else 0,
+            "final_loss": losses[-1][1] if losses else None,
+            "train_s": round(train_s, 1) if train_s is not None else None,
+            "eval_init_states": {str(t): s for t, s in init.items()},
+            "evals": evals,
+            "loss_curve": _thin(losses),
+            "zero_update_frac": _thin(zero),
+            "spectral": _thin(spectral),
+        }

@@ -1,0 +1,66 @@
+"""Which success-rate differences are significant: two-proportion z-tests with Holm's correction.
+
+Each pair of arms (k1/n1 vs k2/n2) gets a two-sided pooled two-proportion z-test; the p-values of one table are
+adjusted with Holm's step-down method so that the family-wise error rate stays at alpha (0.05). Episodes are
+treated as independent Bernoulli trials, which ignores the variance between seeds: seeds are pooled.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+
+def two_proportion_p(k1: int, n1: int, k2: int, n2: int) -> float:
+    """Two-sided p-value of H0: p1 == p2 (pooled z-test); 1.0 when it is undefined (no episodes, 0% or 100% both)."""
+    if n1 == 0 or n2 == 0:
+        return 1.0
+    pooled = (k1 + k2) / (n1 + n2)
+    se = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
+    if se == 0:
+        return 1.0
+    z = abs(k1 / n1 - k2 / n2) / se
+    return math.erfc(z / math.sqrt(2))
+
+
+def holm(pvalues: list[float]) -> list[float]:
+    """Holm-adjusted p-values (same order as the input), monotone and capped at 1."""
+    order = sorted(range(len(pvalues)), key=lambda i: pvalues[i])
+    adjusted = [0.0] * len(pvalues)
+    running = 0.0
+    m = len(pvalues)
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * pvalues[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+@dataclass
+class Comparison:
+    a: str
+    b: str
+    rate_a: float
+    rate_b: float
+    p: float
+    p_holm: float
+    significant: bool
+
+    @property
+    def better(self) -> str:
+        return self.a if self.rate_a >= self.rate_b else self.b
+
+    @property
+    def worse(self) -> str:
+        return self.b if self.rate_a >= self.rate_b else self.a
+
+
+def compare_all(arms: dict[str, tuple[int, int]], alpha: float = 0.05) -> list[Comparison]:
+    """Every pair of arms {label: (successes, episodes)}, in label order, with Holm-adjusted p-values."""
+    labels = list(arms)
+    pairs = [(a, b) for i, a in enumerate(labels) for b in labels[i + 1 :]]
+    raw = [two_proportion_p(*arms[a], *arms[b]) for a, b in pairs]
+    out = []
+    for (a, b), p, ph in zip(pairs, raw, holm(raw), strict=True):
+        (ka, na), (kb, nb) = arms[a], arms[b]
+        out.append(Comparison(a, b, ka / na if na else 0.0, kb / nb if nb else 0.0, p, ph, ph < alpha))
+    return out

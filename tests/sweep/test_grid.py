@@ -1,0 +1,101 @@
+"""Grid files -> cells: order, shorthand axes, excludes, refused conflicts; the cell hash is stable and canonical;
+the committed grids and the paper recipes compose with the real config loader."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from envs.sweep.grid import DataSpec, GridSpec, expand, load_grid, select
+from envs.sweep.hashing import cell_hash, digest
+
+AXES = {
+    "optimizer": {"adamw": {"optim": "adamw", "optim.lr": 5e-4}, "pion": {"optim": "pion", "optim.lr": 1e-3}},
+    "budget": {"short": {"steps": 10}, "long": {"steps": 30}},
+    "seed": {"key": "seed", "values": [0, 1]},
+}
+
+
+def _grid(**kw) -> GridSpec:
+    return GridSpec(
+        name="g", experiment="cpu_smoke", axes=kw.pop("axes", AXES), data=DataSpec(root="/data"), **kw
+    )
+
+
+def test_cells_are_the_product_in_file_order_with_excludes():
+    cells = expand(_grid(exclude=[{"optimizer": "pion", "budget": "long"}]))
+    assert [c.label for c in cells] == [
+        "optimizer=adamw budget=short seed=0", "optimizer=adamw budget=short seed=1",
+        "optimizer=adamw budget=long seed=0", "optimizer=adamw budget=long seed=1",
+        "optimizer=pion budget=short seed=0", "optimizer=pion budget=short seed=1",
+    ]  # fmt: skip
+    assert dict(cells[5].overrides) == {"optim": "pion", "optim.lr": 1e-3, "steps": 10, "seed": 1}
+    assert len({c.hash for c in cells}) == 6
+
+
+def test_hash_ignores_axis_names_and_key_order_but_not_values():
+    a = expand(_grid())[0]
+    renamed = {
+        "opt": {"A": {"optim.lr": 5e-4, "optim": "adamw"}},
+        "b": {"s": {"steps": 10}},
+        "seed": {"key": "seed", "values": [0]},
+    }
+    assert expand(_grid(axes=renamed))[0].hash == a.hash
+    assert expand(_grid(axes={**renamed, "seed": {"key": "seed", "values": [2]}}))[0].hash != a.hash
+    assert digest({"lr": 1.0, "x": [1, 2]}) == digest({"x": [1, 2], "lr": 1})
+
+
+def test_hash_is_a_fixed_function_of_the_spec():
+    spec = {"experiment": "cpu_smoke", "overrides": {"optim": "pion", "optim.lr": 0.001, "steps": 500},
+            "data": {"root": "/d"}, "eval": {"every": 250}}  # fmt: skip
+    assert cell_hash(spec) == "dbdc654fb783"
+    code = f"from envs.sweep.hashing import cell_hash; print(cell_hash({spec!r}))"
+    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                           env={"PYTHONHASHSEED": "123", "PATH": ""})  # fmt: skip
+    assert other.stdout.strip() == "dbdc654fb783"
+
+
+@pytest.mark.parametrize(
+    ("kw", "message"),
+    [
+        ({"base": {"steps": 5}}, "'steps' is set by both 'base' and axis 'budget'"),
+        ({"exclude": [{"lr": 1}]}, "unknown axis 'lr'"),
+        ({"exclude": [{"budget": "huge"}]}, "has no level 'huge'"),
+        ({"axes": {"seed": {"key": "seed", "values": []}}}, "non-empty list"),
+        ({"axes": {}}, "no axes"),
+    ],
+)
+def test_bad_grids_are_refused(kw, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(")):
+        expand(_grid(**kw))
+
+
+def test_select_by_hash_prefix():
+    cells = expand(_grid())
+    assert select(cells, [cells[3].hash[:6]]) == [cells[3]]
+    with pytest.raises(ValueError, match="matches no cell"):
+        select(cells, ["zzzz"])
+
+
+def test_committed_grids_expand_and_their_first_cell_composes():
+    from envs.sweep.runner import CellRunner
+
+    sizes = {}
+    for name in ("object_optimizers", "object_lr", "object_pion_diagnosis"):
+        grid = load_grid(name)
+        cells = expand(grid)
+        sizes[name] = len(cells)
+        plan = CellRunner(grid).preflight(cells[-1])
+        assert plan["steps"] == 500
+    assert sizes == {"object_optimizers": 16, "object_lr": 15, "object_pion_diagnosis": 12}
+
+
+def test_grid_overrides_and_bad_keys():
+    grid = load_grid("object_lr", ["eval.trials_per_task=3", "only=[abc]"])
+    assert grid.eval.trials_per_task == 3 and grid.only == ["abc"]
+    with pytest.raises(ValueError, match="not in 'GridSpec'"):
+        load_grid("object_lr", ["bogus=1"])
+    with pytest.raises(FileNotFoundError, match="unknown grid 'nope'; known: object_lr"):
+        load_grid("nope")

@@ -1,0 +1,87 @@
+"""docs/results.md from a hand-written store: pooled success, Wilson CIs, Holm-corrected significance, curves,
+diagnosis plots, provenance of every cell; regenerating is byte-stable; pion-results is one command."""
+
+from __future__ import annotations
+
+import json
+import math
+
+from envs.sweep.report import write_report
+from envs.sweep.significance import holm, two_proportion_p
+
+SPECTRAL = [{"step": 5, "pion/action_head/grad_effective_rank": 3.0, "pion/action_head/update_effective_rank": 1.0},
+            {"step": 10, "pion/action_head/grad_effective_rank": 2.5, "pion/action_head/update_effective_rank": 1.5}]  # fmt: skip
+
+
+def _rec(h, opt, seed, evals, status="done", budget="short", **kw):
+    return {"hash": h, "grid": "object", "description": "toy grid", "cell": {"optimizer": opt, "budget": budget, "seed": str(seed)},
+            "status": status, "command": f"pion-sweep object only=[{h}]", "commit": "c0ffee1234", "dirty": False,
+            "machine": {"cpu": "Test CPU", "cores": 2}, "date": "2026-12-02T10:00:00Z", "wall_s": 5400.0,
+            "evals": [{"step": s, "successes": k, "episodes": n, "ci95": [0, 1]} for s, k, n in evals], **kw}  # fmt: skip
+
+
+def _store(path):
+    recs = [
+        _rec("a0", "adamw", 0, [(5, 1, 10), (10, 3, 10)]), _rec("a1", "adamw", 1, [(5, 2, 10), (10, 4, 10)]),
+        _rec("m0", "muon", 0, [(5, 5, 10), (10, 7, 10)]), _rec("m1", "muon", 1, [(5, 6, 10), (10, 8, 10)]),
+        _rec("p0", "pion", 0, [(5, 8, 10), (10, 9, 10)], spectral=SPECTRAL,
+             zero_update_frac=[{"step": 5, "pion/action_head": 0.5}, {"step": 10, "pion/action_head": 0.25}]),
+        _rec("p1", "pion", 1, [(5, 9, 10), (10, 10, 10)]),
+        _rec("L0", "pion", 0, [(30, 2, 10)], status="partial", budget="long"),
+        _rec("F0", "muon", 0, [], status="failed", budget="long", error="NonFiniteLossError: non-finite loss"),
+    ]  # fmt: skip
+    path.write_text("".join(json.dumps(r) + "\n" for r in recs))
+
+
+def test_z_test_and_holm_match_hand_computation():
+    z = 0.2 / math.sqrt(0.85 * 0.15 * (1 / 20 + 1 / 20))  # 19/20 vs 15/20, pooled p = 34/40
+    assert abs(two_proportion_p(19, 20, 15, 20) - math.erfc(z / math.sqrt(2))) < 1e-12
+    assert abs(two_proportion_p(19, 20, 15, 20) - 0.0765) < 1e-4
+    assert holm([0.01, 0.04, 0.03]) == [0.03, 0.06, 0.06]
+    assert two_proportion_p(0, 10, 0, 10) == 1.0 and two_proportion_p(1, 0, 1, 2) == 1.0
+
+
+def test_report_tables_cis_significance_plots_and_provenance(tmp_path):
+    store = tmp_path / "docs" / "results" / "store.jsonl"
+    store.parent.mkdir(parents=True)
+    _store(store)
+    out, img = tmp_path / "docs" / "results.md", tmp_path / "docs" / "img" / "results"
+    text = write_report(store, out, img).read_text()
+    # short budget: seeds pooled at step 10
+    assert "| optimizer=adamw | 0, 1 | 10 | 7/20 | 35.0 | 18.1–56.7 | 3/10; 4/10 | `a0`, `a1` |" in text
+    assert "| optimizer=muon | 0, 1 | 10 | 15/20 | 75.0 | 53.1–88.8 | 7/10; 8/10 | `m0`, `m1` |" in text
+    assert "| optimizer=pion | 0, 1 | 10 | 19/20 | 95.0 | 76.4–99.1 | 9/10; 10/10 | `p0`, `p1` |" in text
+    assert "Holm-corrected over the 3 pair(s)" in text
+    assert "- **optimizer=muon** > **optimizer=adamw**: 75.0% vs 35.0%, p = 0.011 (Holm 0.022)" in text
+    assert "- **optimizer=pion** > **optimizer=adamw**: 95.0% vs 35.0%, p = 7e-05 (Holm 0.00021)" in text
+    assert "The other 1 pair(s) are not significant." in text  # muon vs pion: p = 0.077
+    # long budget: a partial cell is marked, a failed one only appears in the provenance table
+    assert "| optimizer=pion | 0 | 30* | 2/10 | 20.0 | 5.7–51.0 | 2/10 | `L0` (partial) |" in text
+    assert "fewer than two evaluated arms" in text
+    assert (
+        "| `F0` | optimizer=muon budget=long seed=0 | failed | - | NonFiniteLossError: non-finite loss | 1.50 h |"
+        in text
+    )
+    assert (
+        "`pion-sweep object only=[a0]` |" in text and "`c0ffee1234`" in text and "Test CPU, 2 cores" in text
+    )
+    for png in ("object_short_success.png", "object_long_success.png", "object_short_grad_rank.png",
+                "object_short_update_rank.png", "object_short_zero_update.png"):  # fmt: skip
+        assert (img / png).stat().st_size > 1000
+        assert f"](img/results/{png})" in text
+    assert not (img / "object_long_grad_rank.png").exists()
+    assert write_report(store, out, img).read_text() == text  # regenerating is byte-stable
+
+
+def test_pion_results_cli(tmp_path, capsys):
+    from envs.sweep.cli import results_main
+
+    store = tmp_path / "store.jsonl"
+    _store(store)
+    results_main([f"store={store}", f"out={tmp_path / 'r.md'}", f"img_dir={tmp_path / 'img'}"])
+    assert "wrote" in capsys.readouterr().out and (tmp_path / "r.md").read_text().startswith("# Results")
+    try:
+        results_main(["stor=x"])
+    except SystemExit as e:
+        assert e.code == 2
+    assert "pion-results" in capsys.readouterr().err
