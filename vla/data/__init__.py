@@ -1,4 +1,4 @@
-"""Datasets: LIBERO LeRobot layouts -> canonical keys -> training samples, batches and normalisation stats."""
+"""Datasets: LIBERO and DROID LeRobot layouts -> canonical keys -> training samples, batches and normalisation stats."""
 
 from vla.data.chunks import ChunkDataset, open_chunk_dataset, to_uint8_hwc, valid_start_positions
 from vla.data.dataloader import ResumableDataLoader, build_dataloader, collate_batch

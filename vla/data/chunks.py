@@ -27,7 +27,7 @@ from torch.utils.data import Dataset
 
 from vla.data.errors import DatasetError
 from vla.data.frames import FrameReader
-from vla.data.layouts import ACTION, ACTION_NAMES, IMAGE, STATE, STATE_NAMES, WRIST
+from vla.data.layouts import ACTION, STATE
 from vla.data.loader import LiberoDataset, hub_metadata, load_libero_dataset
 
 TAILS = ("drop", "pad")
@@ -66,7 +66,9 @@ def valid_start_positions(
 
 
 class ChunkDataset(Dataset):
-    """Samples in the contract's training format over a `LiberoDataset` opened with action chunk offsets."""
+    """Samples in the contract's training format over a `LiberoDataset` opened with action chunk offsets.
+
+    Image keys are the layout's canonical cameras (LIBERO image / image2, DROID exterior / wrist)."""
 
     def __init__(
         self,
@@ -122,8 +124,7 @@ class ChunkDataset(Dataset):
         if self.frames is not None:
             s = self.frames.sample(int(idx))
             return {
-                IMAGE: torch.from_numpy(s[IMAGE]),
-                WRIST: torch.from_numpy(s[WRIST]),
+                **{key: torch.from_numpy(s[key]) for key in self.libero.layout.image_keys},
                 STATE: torch.tensor(s[STATE]),
                 ACTION: torch.tensor(s[ACTION]),
                 "action_is_pad": torch.from_numpy(s["action_is_pad"]),
@@ -138,8 +139,7 @@ class ChunkDataset(Dataset):
             action = action[None]
             pad = torch.zeros(1, dtype=torch.bool)
         return {
-            IMAGE: to_uint8_hwc(item[IMAGE]),
-            WRIST: to_uint8_hwc(item[WRIST]),
+            **{key: to_uint8_hwc(item[key]) for key in self.libero.layout.image_keys},
             STATE: item[STATE].to(torch.float32),
             ACTION: action,
             "action_is_pad": pad.to(torch.bool),
@@ -150,15 +150,15 @@ class ChunkDataset(Dataset):
 
 
 def _check_shapes(libero: LiberoDataset, name: str) -> None:
-    features = libero.meta.features
-    want = {STATE: len(STATE_NAMES), ACTION: len(ACTION_NAMES)}
-    for key, dim in want.items():
-        native = libero.layout.keys[key]
-        shape = tuple(features[native]["shape"])
-        if shape != (dim,):
+    features, layout = libero.meta.features, libero.layout
+    robot = "DROID" if layout.is_droid else "LIBERO"
+    for key, dim in layout.dims.items():
+        cols = layout.native(key)
+        shapes = [tuple(features[c]["shape"]) for c in cols]
+        if any(len(s) != 1 for s in shapes) or sum(s[0] for s in shapes) != dim:
             raise DatasetError(
-                f"dataset {name}: {native!r} has shape {shape}, expected ({dim},) "
-                f"(the LIBERO {'8-D state' if key == STATE else '7-D action'})"
+                f"dataset {name}: {' + '.join(map(repr, cols))} has shape {' + '.join(map(str, shapes))}, "
+                f"expected ({dim},) (the {robot} {dim}-D {'state' if key == STATE else 'action'})"
             )
 
 

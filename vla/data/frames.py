@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from vla.data.errors import DatasetError
-from vla.data.layouts import ACTION, IMAGE, STATE, WRIST
+from vla.data.errors import DatasetError, column_matrix
+from vla.data.layouts import ACTION, STATE
 
 _INHERITED: list[dict] = []  # decoders a forked worker inherited from its parent (see _VideoCache.get)
 
@@ -99,8 +99,8 @@ class FrameReader:
         self.index = col("index").astype(np.int64)
         self.timestamp = col("timestamp").astype(np.float64)
         self.task_index = col("task_index").astype(np.int64)
-        self.state = self._matrix(self.layout.keys[STATE])
-        self.action = self._matrix(self.layout.keys[ACTION])
+        self.state = self._matrix(self.layout.native(STATE))
+        self.action = self._matrix(self.layout.native(ACTION))
         # the rows of each episode are contiguous: the last row of every row's episode
         change = np.flatnonzero(np.diff(self.episode_index)) + 1
         ends = np.append(change, len(self.episode_index)) - 1
@@ -110,12 +110,9 @@ class FrameReader:
         self._videos: dict[tuple[int, str], tuple[str, float]] = {}
         self._cache = _VideoCache()
 
-    def _matrix(self, name: str) -> np.ndarray:
-        import pyarrow.compute as pc
-
-        column = self.table.column(name).combine_chunks()
-        flat = pc.list_flatten(column).to_numpy(zero_copy_only=False)
-        return flat.reshape(len(column), -1).astype(np.float32)
+    def _matrix(self, names: tuple[str, ...]) -> np.ndarray:
+        """(N, D) float32 of one column, or of several concatenated (DROID split state / action)."""
+        return np.concatenate([column_matrix(self.table.column(n)) for n in names], axis=1).astype(np.float32)
 
     def __len__(self) -> int:
         return len(self.index)
@@ -145,8 +142,7 @@ class FrameReader:
         wanted = row + np.arange(self.chunk_len)
         last = self.episode_last_row[row]
         return {
-            IMAGE: self.image(row, IMAGE),
-            WRIST: self.image(row, WRIST),
+            **{key: self.image(row, key) for key in self.layout.image_keys},
             STATE: self.state[row],
             ACTION: self.action[np.minimum(wanted, last)],
             "action_is_pad": wanted > last,

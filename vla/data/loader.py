@@ -1,11 +1,12 @@
-"""Load a LIBERO LeRobotDataset in either public layout and serve items under the canonical keys.
+"""Load a LIBERO or DROID LeRobotDataset in any known layout and serve items under the canonical keys.
 
     ds = load_libero_dataset("lerobot/libero", root="/data/libero",
                              delta_timestamps={"action": [0.0, 0.1, 0.2]})
     item = ds[0]   # keys: observation.images.image, observation.images.image2, observation.state,
                    #       action (+ action_is_pad), task, and the bookkeeping keys (index, ...)
 
-`delta_timestamps` is given in canonical keys and translated to the dataset's own keys.
+`delta_timestamps` is given in canonical keys and translated to the dataset's own keys. A canonical key stored
+as several columns (DROID `lerobot_droid` / `openpi_droid`, `vla.data.layouts`) is served concatenated.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch.utils.data import Dataset
 
 from vla.data.errors import DatasetError, DatasetNotFoundError, one_line
@@ -22,12 +24,14 @@ from vla.data.video import video_backend
 
 
 class LiberoDataset(Dataset):
-    """A `LeRobotDataset` whose items are renamed to the canonical LIBERO keys."""
+    """A `LeRobotDataset` whose items are renamed to the canonical keys of its layout (LIBERO or DROID)."""
 
     def __init__(self, base, layout: Layout) -> None:
         self.base = base
         self.layout = layout
         self._rename = layout.to_canonical()
+        self._composite = layout.composite
+        self._parts = {c for cols in self._composite.values() for c in cols}
 
     def __len__(self) -> int:
         return len(self.base)
@@ -62,7 +66,18 @@ class LiberoDataset(Dataset):
         return key
 
     def __getitem__(self, idx: int) -> dict[str, Any]:
-        return {self._canonical(k): v for k, v in self.base[idx].items()}
+        item = self.base[idx]
+        out = {self._canonical(k): v for k, v in item.items() if k not in self._parts}
+        for key, cols in self._composite.items():
+            # a (1,) feature stored as scalars comes without its last axis: give every part the leading shape
+            # (time window, if any) of the widest one
+            parts = [torch.as_tensor(item[c]) for c in cols]
+            widest = max(range(len(cols)), key=lambda i: self.layout.part_dims.get(cols[i], 0))
+            lead = parts[widest].shape[:-1]
+            out[key] = torch.cat([p.reshape(*lead, -1) for p in parts], -1)
+            if f"{cols[0]}_is_pad" in item:
+                out[f"{key}_is_pad"] = item[f"{cols[0]}_is_pad"]
+        return out
 
 
 def _read_feature_keys(root: Path) -> list[str]:
@@ -124,22 +139,25 @@ def load_libero_dataset(
     name = str(root) if root is not None else repo_id
     if root is not None:
         root = Path(root)
-        chosen = detect_layout(_read_feature_keys(root)) if layout == "auto" else get_layout(layout)
+        features = _read_feature_keys(root)
+        chosen = detect_layout(features, f"dataset {root}") if layout == "auto" else get_layout(layout)
     else:
         meta = hub_metadata(repo_id)
-        chosen = detect_layout(meta.features) if layout == "auto" else get_layout(layout)
+        chosen = (
+            detect_layout(meta.features, f"dataset {repo_id}") if layout == "auto" else get_layout(layout)
+        )
     kwargs.setdefault("video_backend", video_backend())
     native_dt = None
     if delta_timestamps:
         unknown = [k for k in delta_timestamps if k not in chosen.keys]
         if unknown:
             raise KeyError(f"delta_timestamps keys {unknown} are not canonical keys {list(chosen.keys)}")
-        native_dt = {chosen.keys[k]: list(v) for k, v in delta_timestamps.items()}
+        native_dt = {c: list(v) for k, v in delta_timestamps.items() for c in chosen.native(k)}
     try:
         base = LeRobotDataset(repo_id, root=root, delta_timestamps=native_dt, episodes=episodes, **kwargs)
     except (OSError, ValueError, KeyError, IndexError, TypeError) as e:
         raise DatasetError(f"dataset {name} cannot be read: {one_line(e)}") from e
-    missing = [k for k in chosen.keys.values() if k not in base.features]
+    missing = [k for k in chosen.columns if k not in base.features]
     if missing:
         raise DatasetError(f"dataset {name} lacks {missing} of layout {chosen.name!r}")
     return LiberoDataset(base, chosen)

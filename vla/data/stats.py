@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from vla.data.errors import DatasetError, DatasetNotFoundError
+from vla.data.errors import DatasetError, DatasetNotFoundError, column_matrix
 from vla.data.layouts import ACTION, STATE, Layout
 
 log = logging.getLogger(__name__)
@@ -79,7 +79,7 @@ def read_columns(root: Path, layout: Layout, episodes: list[int] | None = None) 
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    native = [layout.keys[k] for k in STATS_KEYS]
+    native = [c for k in STATS_KEYS for c in layout.native(k)]
     try:
         table = pa.concat_tables(
             [pq.read_table(f, columns=[*native, "episode_index"]) for f in _data_files(root)]
@@ -91,13 +91,14 @@ def read_columns(root: Path, layout: Layout, episodes: list[int] | None = None) 
     if episodes is not None:
         table = table.filter(pc.is_in(table["episode_index"], value_set=pa.array(episodes, pa.int64())))
     out = {}
-    for key, col in zip(STATS_KEYS, native):
-        column = table[col].combine_chunks()
-        flat = pc.list_flatten(column).to_numpy(zero_copy_only=False)
-        n = len(column)
-        if n == 0 or flat.size % n:
-            raise DatasetError(f"dataset {root}: column {col!r} is empty or ragged")
-        out[key] = flat.reshape(n, -1).astype(np.float64)
+    for key in STATS_KEYS:
+        parts = []
+        for col in layout.native(key):  # DROID split columns are concatenated, as the loader serves them
+            try:
+                parts.append(column_matrix(table[col]))
+            except DatasetError as e:
+                raise DatasetError(f"dataset {root}: column {col!r}: {e}") from e
+        out[key] = np.concatenate(parts, axis=1)
     return out
 
 
