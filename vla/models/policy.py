@@ -18,12 +18,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from vla.conventions import action_space
 from vla.models.processor import PolicyProcessor
 from vla.protocol import PolicySpec, validate_batch, validate_chunk
 
-ACTION_SPACE = "libero_osc_delta"
+ACTION_SPACE = "libero_osc_delta"  # a model config without `action_space` predicts LIBERO actions
 OUTPUT_GRIPPER_CONVENTION = "libero_raw"  # PolicyProcessor.unnormalize_actions returns -1 open / +1 close
-CONTROL_HZ = 20.0  # LIBERO's simulator control rate
 
 
 class TorchPolicy:
@@ -41,16 +41,22 @@ class TorchPolicy:
         self.model, self.processor, self.device = model.eval(), processor, torch.device(device)
         self.dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
         cfg = model.config
+        # the space the checkpoint declares (model config); its rate, and its gripper convention unless the
+        # processor converts the gripper column (then libero_raw, see PolicyProcessor.unnormalize_actions)
+        space = action_space(getattr(cfg, "action_space", ACTION_SPACE))
+        gripper = (
+            OUTPUT_GRIPPER_CONVENTION if processor.cfg.gripper_dim is not None else space.gripper_convention
+        )
         self.spec = PolicySpec(
             policy_id=policy_id or cfg.model_type,
-            action_space=ACTION_SPACE,
+            action_space=space.name,
             action_dim=cfg.action_dim,
             chunk_len=cfg.chunk_len,
             state_dim=cfg.proprio_dim,
             image_shapes=processor.cfg.image_shapes,
             n_action_steps=n_action_steps or cfg.n_action_steps,
-            control_hz=CONTROL_HZ,
-            gripper_convention=OUTPUT_GRIPPER_CONVENTION,
+            control_hz=space.control_hz,
+            gripper_convention=gripper,
         )
 
     def reset(self) -> None:
@@ -70,7 +76,13 @@ class TorchPolicy:
             if self.dtype is not None
             else contextlib.nullcontext()
         )
+        kwargs = {}
+        if hasattr(self.model, "rtc"):  # flow matching: real-time chunking toward the pending actions
+            from vla.models.flow_matching.rtc import prefix_from_batch
+
+            prefix = prefix_from_batch(batch, self.processor.normalize_actions, self.device)
+            kwargs = {} if prefix is None else {"prefix": prefix}
         with autocast:
-            normalised = self.model.sample_actions(inputs)
+            normalised = self.model.sample_actions(inputs, **kwargs)
         chunk = self.processor.unnormalize_actions(normalised.float()).numpy()
         return validate_chunk(self.spec, chunk, chunk.shape[0])

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
 from vla.config import check_keys
+from vla.conventions import ACTION_SPACES
 from vla.models.backbone import BackboneConfig
 from vla.models.processor import GRIPPER_TARGETS
 
@@ -35,6 +36,10 @@ class FlowMatchingConfig:
     history_len: int = 1  # proprio steps prepended to the VLM input (VLANeXt: 8); 1 = current state only
     # --- soft connection
     num_queries: int = 16  # learnable meta-queries appended to the prompt (processor placeholders)
+    action_space: str = (
+        "libero_osc_delta"  # vla.conventions space of the predicted actions; checkpoints declare
+    )
+    #                                        it (TorchPolicy spec): droid_joint_velocity for DROID data
     gripper_target: str = "libero_raw"  # processor's gripper training target: -1 open / +1 close keeps every
     #                                     action dim in [-1, 1], the scale of the N(0, I) noise
     # --- DiT action expert
@@ -86,6 +91,10 @@ class FlowMatchingConfig:
             )
         if self.chunk_len > self.max_positions:
             raise ValueError(f"flow_matching.chunk_len {self.chunk_len} > max_positions {self.max_positions}")
+        if self.action_space not in ACTION_SPACES:
+            raise ValueError(
+                f"flow_matching.action_space must be one of {sorted(ACTION_SPACES)}, got {self.action_space!r}"
+            )
         if self.gripper_target not in GRIPPER_TARGETS:
             raise ValueError(
                 f"flow_matching.gripper_target must be one of {GRIPPER_TARGETS}, got {self.gripper_target!r}"
