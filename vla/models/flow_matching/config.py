@@ -36,10 +36,9 @@ class FlowMatchingConfig:
     history_len: int = 1  # proprio steps prepended to the VLM input (VLANeXt: 8); 1 = current state only
     # --- soft connection
     num_queries: int = 16  # learnable meta-queries appended to the prompt (processor placeholders)
-    action_space: str = (
-        "libero_osc_delta"  # vla.conventions space of the predicted actions; checkpoints declare
-    )
-    #                                        it (TorchPolicy spec): droid_joint_velocity for DROID data
+    # vla.conventions space of the predicted actions, declared by checkpoints (TorchPolicy's spec):
+    # libero_osc_delta, or droid_joint_velocity for DROID data (configs/model/flow_matching_droid_cpu.yaml)
+    action_space: str = "libero_osc_delta"
     gripper_target: str = "libero_raw"  # processor's gripper training target: -1 open / +1 close keeps every
     #                                     action dim in [-1, 1], the scale of the N(0, I) noise
     # --- DiT action expert
