@@ -5,6 +5,13 @@ Per tick: read the arm, and when the shared chunk executor (`vla.chunking.ChunkE
 policy; filter the next action through `ActionFilter`; send it as a short velocity
 command; binarise the gripper; record; sleep to the next deadline.
 
+Pause-free mode (`chunk_threshold`): the next chunk is requested on a worker thread (`deploy.prefetch`) as soon
+as the queue falls to that fraction of the chunk, and the loop keeps executing the queue meanwhile; the reply
+is merged at the next tick (`aggregate`), its actions for the steps already executed skipped. With `rtc` each
+request also carries the queued actions and the expected delay (`vla.protocol.PENDING_ACTIONS_KEY`), so a
+flow-matching policy guides its next chunk toward them (real-time chunking). `docs/deploy.md`, "Pause-free
+execution".
+
 Failure handling - the arm is stopped first, always:
 - server silent (`ServerUnreachable`): stop, keep retrying while holding; resume (after a fresh
   handshake) when it answers; give up after `max_server_wait_s`;
@@ -22,8 +29,10 @@ step. `LoopConfig()` is safe by default: dry run (commands are logged, nothing m
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,9 +46,18 @@ from deploy.droid import RESET_JOINTS, check_compatible
 from deploy.gripper import GripperHysteresis
 from deploy.images import preprocess
 from deploy.pacing import RateClock
+from deploy.prefetch import ChunkRequester, Reply, run_query
 from deploy.safety import ActionFilter, JointCommand, SafetyConfig, UnsafeAction
-from vla.chunking import ChunkExecutor
-from vla.protocol import STATE_KEY, TASK_KEY, Policy, validate_batch, validate_chunk
+from vla.chunking import AGGREGATES, ChunkExecutor
+from vla.protocol import (
+    PENDING_ACTIONS_KEY,
+    PENDING_DELAY_KEY,
+    STATE_KEY,
+    TASK_KEY,
+    Policy,
+    validate_batch,
+    validate_chunk,
+)
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +75,11 @@ class LoopConfig:
     max_recoveries: int = 3
     reset_timeout_s: float = 10.0
     temporal_ensemble: float | None = None  # k of ACT temporal ensembling (query every step); None = off
+    # pause-free execution: request the next chunk in the background once the queued actions fall to this
+    # fraction of the chunk (lerobot's chunk_size_threshold); None = wait for the queue to run out (no overlap)
+    chunk_threshold: float | None = None
+    aggregate: str = "replace"  # merge of a new chunk with the queued actions it overlaps: see AGGREGATES
+    rtc: bool = False  # send the queued actions with each request (real-time chunking); needs chunk_threshold
     reset_joints: tuple[float, ...] = tuple(float(q) for q in RESET_JOINTS)
 
     def __post_init__(self) -> None:
@@ -64,6 +87,16 @@ class LoopConfig:
             raise ValueError("open_loop_steps and max_steps must be >= 1")
         if self.request_timeout_s <= 0 or self.request_retries < 1:
             raise ValueError("request_timeout_s must be > 0 and request_retries >= 1")
+        if self.chunk_threshold is not None and not 0 < self.chunk_threshold <= 1:
+            raise ValueError(f"loop.chunk_threshold={self.chunk_threshold} must be in (0, 1] or null (off)")
+        if self.chunk_threshold is not None and self.temporal_ensemble is not None:
+            raise ValueError("loop.chunk_threshold and loop.temporal_ensemble cannot be used together")
+        if self.aggregate not in AGGREGATES:
+            raise ValueError(f"loop.aggregate={self.aggregate!r} must be one of {', '.join(AGGREGATES)}")
+        if self.rtc and self.chunk_threshold is None:
+            raise ValueError(
+                "loop.rtc=true needs loop.chunk_threshold (real-time chunking guides overlapping chunks)"
+            )
 
 
 @dataclass
@@ -91,6 +124,10 @@ class RobotEpisodeResult:
     flags: dict[str, int] = field(default_factory=dict)
     lateness_s: list[float] = field(default_factory=list)
     rtt_ms: list[float] = field(default_factory=list)
+    blocking_queries: int = (
+        0  # queries the loop had to wait for (synchronous: all; pause-free: the first ones)
+    )
+    max_command_gap_s: float = 0.0  # longest time between two consecutive commands
     last_command_time: float | None = None
     message: str = ""
 
@@ -115,7 +152,11 @@ class RobotRunner:
         self.client: PolicyClient | None = (
             policy if isinstance(policy, PolicyClient) else getattr(policy, "client", None)
         )
-        self.executor = ChunkExecutor(cfg.open_loop_steps, cfg.temporal_ensemble)
+        self.executor = ChunkExecutor(
+            cfg.open_loop_steps, cfg.temporal_ensemble, cfg.chunk_threshold, cfg.aggregate
+        )
+        self._requester: ChunkRequester | None = None
+        self._latency_s: deque[float] = deque(maxlen=5)  # recent query latencies: the RTC delay estimate
         self._local_ids = 0
         self.cameras = dict(cameras)  # spec image key -> camera
         self.safety = safety
@@ -192,6 +233,28 @@ class RobotRunner:
         ms = (time.perf_counter() - t0) * 1000
         return chunk, self._local_ids, ms, ms
 
+    def _query(self, batch: dict[str, Any], res: RobotEpisodeResult) -> Reply:
+        """Blocking query (the queue is empty): inline, or through the worker when chunks overlap."""
+        res.blocking_queries += 1
+        if self._requester is None:
+            return run_query(self._infer, batch, self.executor.steps)
+        return self._requester.request(self._with_pending(batch), self.executor.steps)
+
+    def _with_pending(self, batch: dict[str, Any]) -> dict[str, Any]:
+        """With `rtc`: the batch plus the queued actions and the expected inference delay in steps."""
+        pending = self.executor.pending()
+        if not self.cfg.rtc or not len(pending):
+            return batch
+        latency = max(self._latency_s, default=0.0)
+        delay = min(len(pending), math.ceil(latency * self.safety.control_hz))
+        return {**batch, PENDING_ACTIONS_KEY: pending[None], PENDING_DELAY_KEY: np.array([delay], np.int64)}
+
+    def _drop_plan(self) -> None:
+        """Discard the queued actions and the reply of any request in flight (after an error)."""
+        self.executor.drop()
+        if self._requester is not None:
+            self._requester.discard()
+
     def run_episode(self, prompt: str) -> RobotEpisodeResult:
         if self.spec is None:
             self.connect()
@@ -199,6 +262,8 @@ class RobotRunner:
         self._stop.clear()
         executor = self.executor
         executor.reset()
+        self._latency_s.clear()
+        self._requester = ChunkRequester(self._infer) if executor.overlapping else None
         if self.client is None:
             self.policy.reset()
         meta: tuple[int | None, float | None, float | None] = (None, None, None)
@@ -212,12 +277,15 @@ class RobotRunner:
                     break
                 state = self.backend.read_state()
                 batch, images = self.observe(state, prompt)
-                if executor.needs_query():
+                reply = self._requester.poll() if self._requester is not None else None
+                if reply is None and executor.needs_query():
+                    reply = self._query(batch, res)
+                if reply is not None:
                     try:
-                        actions, request_id, rtt_ms, infer_ms = self._infer(batch)
+                        actions, request_id, rtt_ms, infer_ms = reply.get()
                     except ServerUnreachable as e:
                         self._halt()
-                        executor.drop()
+                        self._drop_plan()
                         now = time.monotonic()
                         if outage_since is None:
                             outage_since = now
@@ -242,10 +310,15 @@ class RobotRunner:
                         )
                         outage_since = None
                         self.connect()
-                    executor.push(actions[0])
+                    self._latency_s.append(reply.latency_s)
+                    executor.push(actions[0], age=executor.steps - reply.step)
                     meta = (request_id, rtt_ms, infer_ms)
                     res.queries += 1
                     res.rtt_ms.append(rtt_ms)
+                    if executor.needs_query():  # the whole chunk was stale: ask again at once
+                        continue
+                if self._requester is not None and not self._requester.busy and executor.wants_query():
+                    self._requester.start(self._with_pending(batch), executor.steps)
                 action = executor.pop()
                 try:
                     cmd = self.filter(action, state.q, state.dq)
@@ -265,7 +338,7 @@ class RobotRunner:
                 except RobotFault as e:
                     self._halt()
                     res.faults += 1
-                    executor.drop()
+                    self._drop_plan()
                     if cfg.auto_recover and res.faults <= cfg.max_recoveries:
                         log.error("arm fault: %s; recovering and re-querying", e)
                         self.backend.recover()
@@ -273,7 +346,10 @@ class RobotRunner:
                         continue
                     res.status, res.message = "robot_fault", str(e)
                     break
-                res.last_command_time = time.monotonic()
+                now = time.monotonic()
+                if res.last_command_time is not None:
+                    res.max_command_gap_s = max(res.max_command_gap_s, now - res.last_command_time)
+                res.last_command_time = now
                 if self.on_step is not None:
                     self.on_step(
                         StepRecord(
@@ -287,12 +363,15 @@ class RobotRunner:
                 res.status = "done"
         finally:
             self._halt()
+            if self._requester is not None:
+                self._requester.close()
+                self._requester = None
         return res
 
     def _reject(self, res: RobotEpisodeResult, error: Exception, rejects: int, message: str) -> bool:
         """Hold the arm and drop the queued actions after a refused reply or action; True: give up."""
         self._halt()
-        self.executor.drop()
+        self._drop_plan()
         log.error(message, error)
         if rejects >= self.cfg.max_consecutive_rejects:
             res.status, res.message = "policy_errors", str(error)

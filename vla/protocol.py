@@ -14,6 +14,13 @@ Action chunk: float32 (B, T, A), unnormalised, in the action space named by `Pol
 (for LIBERO: 7-D OSC delta, gripper -1 open / +1 close). The caller executes the first
 `n_action_steps` actions open-loop, then queries again.
 
+Optional keys (a policy that does not use them ignores them; real-time chunking, `docs/DESIGN.md`):
+    "action.pending"             float32 (B, P, A)      the actions the caller still has queued, aligned so that
+                                                       row 0 is the action for the step of this observation
+                                                       (unnormalised, in the policy's own action space)
+    "action.pending_delay"       int64 (B,)             how many of them will have been executed when the new
+                                                       chunk takes over (the inference delay in steps)
+
 The keys match LeRobot's LIBERO datasets, so a batch from a `LeRobotDataset` and a batch from the
 simulator look the same to a policy.
 """
@@ -29,6 +36,8 @@ import numpy as np
 IMAGE_PREFIX = "observation.images."
 STATE_KEY = "observation.state"
 TASK_KEY = "task"
+PENDING_ACTIONS_KEY = "action.pending"
+PENDING_DELAY_KEY = "action.pending_delay"
 
 
 class ProtocolError(ValueError):

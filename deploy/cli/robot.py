@@ -88,6 +88,9 @@ class RobotLoopConfig:
     max_consecutive_rejects: int = LoopConfig.max_consecutive_rejects
     auto_recover: bool = LoopConfig.auto_recover
     temporal_ensemble: float | None = None
+    chunk_threshold: float | None = None  # pause-free: request at this fraction of the chunk left
+    aggregate: str = LoopConfig.aggregate  # replace | weighted_average | average | conservative
+    rtc: bool = LoopConfig.rtc  # real-time chunking: send the queued actions with each request
 
 
 @dataclass
