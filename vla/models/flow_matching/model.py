@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from vla.models.backbone import VLMBackbone
-from vla.models.flow_matching import flow
+from vla.models.flow_matching import flow, rtc
 from vla.models.flow_matching.config import FlowMatchingConfig
 from vla.models.flow_matching.expert import ActionExpert
 
@@ -51,6 +51,7 @@ class FlowMatchingPolicy(VLMBackbone):
             freq_dim=config.time_freq_dim,
             time_scale=config.time_embed_scale,
         )
+        self.rtc = rtc.RTCConfig()  # real-time chunking knobs, used when sample_actions gets a prefix
 
     # ------------------------------------------------------------------ prefix (VLM side)
     def embed_prefix(self, inputs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -167,8 +168,10 @@ class FlowMatchingPolicy(VLMBackbone):
         generator: torch.Generator | None = None,
         num_steps: int | None = None,
         noise: torch.Tensor | None = None,
+        prefix: rtc.ActionPrefix | None = None,
     ) -> torch.Tensor:
-        """Normalised action chunk (B, chunk_len, action_dim): Euler over `num_steps` (default config)."""
+        """Normalised action chunk (B, chunk_len, action_dim): Euler over `num_steps` (default config).
+        `prefix`: actions still to be executed; the chunk's first steps are guided toward them (rtc.py)."""
         cfg = self.config
         steps = cfg.num_inference_steps if num_steps is None else int(num_steps)
         b = inputs["input_ids"].shape[0]
@@ -176,6 +179,10 @@ class FlowMatchingPolicy(VLMBackbone):
         if noise is None:
             noise = _randn((b, cfg.chunk_len, cfg.action_dim), device, generator)
         context, mask = self.encode_prefix(inputs)  # the VLM runs once; every Euler step reuses it
+        if prefix is not None:
+            return rtc.guided_sample(
+                self.action_head, (context, mask), noise.float(), steps, prefix, self.rtc
+            )
         return flow.euler_sample(
             lambda x, t: self.action_head(x, t, context, mask).float(), noise.float(), steps
         )
