@@ -21,7 +21,7 @@ from omegaconf import DictConfig
 
 from vla.config import hydra_cli
 
-CLI_KEYS = ("model", "optim", "data", "pretrained_backbone")
+CLI_KEYS = ("model", "optim", "data", "pretrained_backbone", "init_backbone")
 
 
 def harness_evaluator(eval_cfg, device: str = "cpu"):
@@ -82,6 +82,12 @@ def run_training(cfg: dict[str, Any], evaluate_fn=None):
     dataset, stats = build_data(data_cfg, config.chunk_len)
     model = build_model(config, pretrained=pretrained)
     processor = build_processor(config, model_yaml.get("processor"), stats)
+    # the VLM from a backbone checkpoint (vla/models/backbone_checkpoint.py); the head keeps its fresh init
+    if cfg.get("init_backbone"):
+        from vla.models.backbone_checkpoint import init_backbone
+
+        meta = init_backbone(model, cfg["init_backbone"], processor.tokenizer)
+        print(f"[pion-train] backbone from {cfg['init_backbone']} ({meta['num_parameters']:,} parameters)")
     sampler = ResumableSampler(dataset.valid_starts, seed=train_cfg.seed, shuffle=True, infinite=False)
     identity = {"model": config.to_dict(), "processor": processor.cfg.to_dict()}
     if evaluate_fn is None and train_cfg.eval.every > 0:
@@ -99,7 +105,11 @@ def run_training(cfg: dict[str, Any], evaluate_fn=None):
         optim_cfg=optim_cfg,
         model_config=identity,
         evaluate_fn=evaluate_fn,
-        extra_meta={"data": data_cfg, "model_type": config.model_type},
+        extra_meta={
+            "data": data_cfg,
+            "model_type": config.model_type,
+            "init_backbone": cfg.get("init_backbone"),
+        },
     ).fit()
 
 

@@ -123,15 +123,22 @@ def from_pretrained(
     return model.to(device).eval(), processor
 
 
-def _check_weights(file: Path, model: nn.Module) -> None:
-    own = model.state_dict()
+def tensor_mismatch(
+    file: Path, own: dict[str, torch.Tensor], fix: str = _FIX
+) -> tuple[list[str], list[str], list[str]]:
+    """(missing, unexpected, other-shape) tensor names of a safetensors file against `own`; unreadable -> error."""
     try:
         with safe_open(str(file), framework="pt") as f:
             shapes = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}  # noqa: SIM118 (safe_open is not iterable)
     except Exception as e:  # safetensors raises its own error types for corrupt headers
-        raise CheckpointError(f"{file}: not a readable safetensors file ({e}); {_FIX}") from e
+        raise CheckpointError(f"{file}: not a readable safetensors file ({e}); {fix}") from e
     missing, unexpected = sorted(set(own) - set(shapes)), sorted(set(shapes) - set(own))
     wrong = sorted(k for k in set(own) & set(shapes) if tuple(own[k].shape) != shapes[k])
+    return missing, unexpected, wrong
+
+
+def _check_weights(file: Path, model: nn.Module) -> None:
+    missing, unexpected, wrong = tensor_mismatch(file, model.state_dict())
     if missing or unexpected or wrong:
         raise CheckpointError(
             f"{file} does not match the model in config.json: {len(missing)} missing (e.g. {missing[:3]}), "
