@@ -8,7 +8,7 @@
 #           TRIALS episodes per instruction, recorded to <run>/eval/<i>
 #   report  python -m envs.droid_sim.report: success (Wilson CI), safety flags, loop timing -> <run>/report.md
 #
-#   bash scripts/droid_sim_demo.sh [RUN_DIR]                       # all stages (~15 min on 2 cores)
+#   bash scripts/droid_sim_demo.sh [RUN_DIR]                       # all stages (~17 min on 2 cores)
 #   STAGES="record" bash scripts/droid_sim_demo.sh RUN_DIR          # one stage at a time (same RUN_DIR)
 #   EPISODES=2 TRIALS=1 TRAIN_STEPS=10 bash scripts/droid_sim_demo.sh /tmp/x   # smoke size (tests, -m slow)
 set -euo pipefail
@@ -17,8 +17,9 @@ RUN=${1:-outputs/droid_sim/$(date +%Y-%m-%d_%H-%M-%S)}
 STAGES=${STAGES:-record train eval report}
 EPISODES=${EPISODES:-20}            # recorded demonstrations per instruction
 TRIALS=${TRIALS:-10}                # evaluation trials per instruction
-TRAIN_STEPS=${TRAIN_STEPS:-800}
+TRAIN_STEPS=${TRAIN_STEPS:-1200}
 NOISE=${NOISE:-0.03}                # demonstrator velocity noise (normalised units)
+EXPLORE=${EXPLORE:-0.15}            # demonstrator's random-direction first chunk (envs/droid_sim/task.py)
 BIN=${BIN:-.venv/bin}
 export HF_HUB_OFFLINE=1 MUJOCO_GL=${MUJOCO_GL:-egl}
 INSTRUCTIONS=("move to the left target" "move to the right target")
@@ -75,7 +76,8 @@ record() {
   for i in "${!INSTRUCTIONS[@]}"; do
     rm -rf "$RUN/record/$i"
     robot "$RUN/logs/record_$i.log" prompt="${INSTRUCTIONS[$i]}" episodes="$EPISODES" \
-      policy=envs.droid_sim.task:ScriptedReachPolicy +policy_kwargs.noise="$NOISE" +policy_kwargs.seed="$i" \
+      policy=envs.droid_sim.task:ScriptedReachPolicy +policy_kwargs.noise="$NOISE" \
+      +policy_kwargs.explore="$EXPLORE" +policy_kwargs.seed="$i" \
       record.root="$RUN/record/$i"
     roots+=("$RUN/record/$i")
   done
@@ -110,14 +112,14 @@ evaluate() {
   kill "$SERVE_PID"; wait "$SERVE_PID" 2>/dev/null || true; SERVE_PID=""
 }
 
-"$BIN/python" - "$RUN/run.json" "$*" "$STAGES" "$EPISODES" "$TRIALS" "$TRAIN_STEPS" <<'PY'
+"$BIN/python" - "$RUN/run.json" "$*" "$STAGES" "$EPISODES" "$TRIALS" "$TRAIN_STEPS" "$NOISE" "$EXPLORE" <<'PY'
 import json, os, platform, subprocess, sys, time
 from pathlib import Path
 path = Path(sys.argv[1])
 info = json.loads(path.read_text()) if path.is_file() else {}
 commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
 dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True).stdout
-env = f"EPISODES={sys.argv[4]} TRIALS={sys.argv[5]} TRAIN_STEPS={sys.argv[6]}"
+env = f"EPISODES={sys.argv[4]} TRIALS={sys.argv[5]} TRAIN_STEPS={sys.argv[6]} NOISE={sys.argv[7]} EXPLORE={sys.argv[8]}"
 info.setdefault("stages", {})[sys.argv[3]] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
 info.update(command=f"{env} bash scripts/droid_sim_demo.sh {sys.argv[2]}".strip(),
             commit=commit + (" (+ uncommitted changes)" if dirty else ""),

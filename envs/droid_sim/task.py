@@ -10,8 +10,12 @@ configuration is within `TOLERANCE_RAD` of the instructed target on every joint 
 reads the instruction from the batch's task, and plans each chunk by rolling a proportional controller
 forward under DROID's action semantics (joint target per 15 Hz step = q + 0.2 v). Speeds stay under the
 robot loop's default velocity cap, so the safety filter has nothing to change on the demonstrations.
-`noise` adds seeded Gaussian velocity noise (recording: varied states around the nominal path).
-Load it as `pion-robot policy=envs.droid_sim.task:ScriptedReachPolicy`.
+`noise` adds seeded Gaussian velocity noise (recording: varied states around the nominal path). `explore` starts
+every episode with one chunk of base-joint motion at that speed in a random direction (independent of the
+instruction), so that the demonstrations hold many states from which only the instruction tells the way: from
+the fixed reset pose alone, the direction of the first few steps is the only thing a policy must read from
+language, and a small policy learns to ignore it. Load it as
+`pion-robot policy=envs.droid_sim.task:ScriptedReachPolicy`.
 """
 
 from __future__ import annotations
@@ -72,26 +76,38 @@ class ScriptedReachPolicy:
         n_action_steps: int = 8,
         image_size: int = 224,
         gain: float = 0.3,
-        max_speed: float = 0.12,
+        max_speed: float = 0.15,
         noise: float = 0.0,
+        explore: float = 0.0,
         seed: int = 0,
     ) -> None:
-        if not 0 < gain <= 1 or not 0 < max_speed <= 1 or noise < 0:
-            raise ValueError("gain and max_speed must be in (0, 1], noise >= 0")
+        if not 0 < gain <= 1 or not 0 < max_speed <= 1 or noise < 0 or not 0 <= explore <= 1:
+            raise ValueError("gain and max_speed must be in (0, 1], explore in [0, 1], noise >= 0")
         self.spec: PolicySpec = droid_spec("scripted-reach", chunk_len, n_action_steps, image_size)
         self.gain, self.max_speed, self.noise = float(gain), float(max_speed), float(noise)
+        self.explore = float(explore)
         self.rng = np.random.default_rng(seed)
+        self.queries = 0
 
     def reset(self) -> None:
-        """Episodes draw fresh noise from the same seeded stream (a run is reproducible as a whole)."""
+        """A new episode (the next query explores); noise continues the seeded stream (reproducible per run)."""
+        self.queries = 0
 
     def predict_chunk(self, batch: Mapping[str, Any]) -> np.ndarray:
         b = validate_batch(self.spec, batch)
         state = np.asarray(batch[STATE_KEY], dtype=np.float64)
         chunk = np.zeros((b, self.spec.chunk_len, self.spec.action_dim), dtype=np.float32)
         for i, task in enumerate(batch[TASK_KEY]):
-            v = plan_chunk(state[i, :7], target_for(task), self.spec.chunk_len, self.gain, self.max_speed)
+            target = target_for(task)
+            q, head = state[i, :7], np.zeros((0, 7))
+            if self.explore and self.queries == 0:  # one chunk-start of motion in a random base direction
+                head = np.zeros((self.spec.steps_per_query, 7))
+                head[:, 0] = self.explore * self.rng.choice([-1.0, 1.0])
+                q = q + MAX_JOINT_DELTA * head.sum(axis=0)
+            rest = plan_chunk(q, target, self.spec.chunk_len - len(head), self.gain, self.max_speed)
+            v = np.concatenate([head, rest])
             if self.noise:
                 v = v + self.rng.normal(0.0, self.noise, v.shape)
             chunk[i, :, :7] = np.clip(v, -1.0, 1.0)  # gripper column: 0 (open)
+        self.queries += 1
         return chunk

@@ -135,7 +135,7 @@ class FrameReader:
 
         cell = self.table.column(key)[row].as_py()
         with Image.open(io.BytesIO(cell["bytes"])) as img:
-            return np.asarray(img.convert("RGB"))
+            return np.array(img.convert("RGB"))  # a writable copy (torch.from_numpy warns on read-only)
 
     def sample(self, row: int) -> dict[str, Any]:
         """The contract's sample at dataset position `row` (numpy arrays; see `ChunkDataset`)."""
