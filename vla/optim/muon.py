@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import torch
 
 from vla.optim.newton_schulz import MUON_QUINTIC, NSSchedule, get_schedule, muon_schedule, newton_schulz
-from vla.optim.orthogonalized import NS_DTYPES, OrthogonalizedOptimizer
+from vla.optim.orthogonalized import OrthogonalizedOptimizer, ns_compute_dtype
 
 
 class Muon(OrthogonalizedOptimizer):
@@ -25,8 +25,9 @@ class Muon(OrthogonalizedOptimizer):
         ns_steps, ns_coefficients: the classic single-triple schedule, repeated ns_steps times.
         ns_schedule: overrides the two above with a registry name or a list of per-step (a, b, c).
         eps: added to the Frobenius norm before dividing (a zero gradient gives a zero update).
-        ns_dtype: "bfloat16" (reference behaviour) or "float32" (for CPUs without native bf16 matmul,
-            where bf16 measured 40–90× slower; see docs/benchmarks.md).
+        ns_dtype: "bfloat16" (reference behaviour), "float32" (for CPUs without native bf16 matmul,
+            where bf16 measured 40–90× slower; see docs/benchmarks.md) or "auto" (bf16 on CUDA; on CPU
+            the faster of the two, measured once per process).
         lr_scale, scale_factor: shape factor on lr, see `lr_scale.py`; default s·sqrt(max(A, B)), s = 0.2.
         num_heads, head_split_dim: per-head mode for every parameter of the group (see `heads.py`).
         stack_same_shape, distributed, process_group: see `OrthogonalizedOptimizer`.
@@ -94,5 +95,5 @@ class Muon(OrthogonalizedOptimizer):
         return ("muon", self._schedule(group), group["eps"], group["ns_dtype"])
 
     def _spectral_map(self, batch: torch.Tensor, group: dict) -> torch.Tensor:
-        dtype = NS_DTYPES[group["ns_dtype"]]
+        dtype = ns_compute_dtype(group["ns_dtype"], batch.device)
         return newton_schulz(batch, self._schedule(group), eps=group["eps"], compute_dtype=dtype).to(dtype)

@@ -15,7 +15,9 @@ torch.distributed each rank computes only its share and all-gathers the rest (`d
 
 from __future__ import annotations
 
+import functools
 import math
+import time
 from dataclasses import dataclass
 
 import torch
@@ -34,6 +36,34 @@ from vla.optim.heads import HeadSplit, merge_heads, split_heads
 from vla.optim.lr_scale import check_lr_scale, lr_scale_factor
 
 NS_DTYPES = {"bfloat16": torch.bfloat16, "float32": torch.float32}  # Newton–Schulz arithmetic
+NS_DTYPE_CHOICES = (*NS_DTYPES, "auto")  # auto: bf16 on CUDA; on CPU whichever measures faster here
+
+
+def ns_compute_dtype(name: str, device: torch.device) -> torch.dtype:
+    """The Newton–Schulz dtype for `ns_dtype` = name on this device ("auto" is resolved by measurement)."""
+    return NS_DTYPES[name] if name != "auto" else _fastest_ns_dtype(device.type)
+
+
+@functools.cache
+def _fastest_ns_dtype(device_type: str) -> torch.dtype:
+    """CUDA: bf16. CPU: time a few Newton–Schulz-sized matmul chains in bf16 and float32 once per process.
+
+    CPUs differ: with native bf16 matmul it can win; without, bf16 is 40–90× slower (docs/benchmarks.md)."""
+    if device_type != "cpu":
+        return torch.bfloat16
+    x = torch.randn(8, 128, 128, generator=torch.Generator().manual_seed(0))
+    best = {}
+    for dtype in (torch.float32, torch.bfloat16):
+        a = x.to(dtype)
+        times = []
+        for _ in range(4):
+            t0 = time.perf_counter()
+            for _ in range(3):
+                a = 0.5 * (a @ a.mT) @ a / (a.norm() + 1e-7)
+            times.append(time.perf_counter() - t0)
+        best[dtype] = min(times[1:])
+    return min(best, key=best.get)
+
 
 MOMENTUM_CONVENTION = "ema"  # buf.lerp_(g, 1 − μ); SGD-form checkpoints differ by (1 − μ) and are refused
 
@@ -60,8 +90,9 @@ class _Work:
 class OrthogonalizedOptimizer(Optimizer):
     """Base class; subclasses implement `_spectral_map` and `_map_key`.
 
-    Instance-level (not per group) options: `stack_same_shape` (None: on for CUDA, off for CPU where
-    stacking measured slower), `distributed` (None: on when torch.distributed is initialised with
+    Instance-level (not per group) options: `stack_same_shape` (None = on: same-shape matrices go through
+    one batched call; on CPU this halved Muon's step for the CPU-scale VLA-Adapter, docs/benchmarks.md),
+    `distributed` (None: on when torch.distributed is initialised with
     more than one rank) and `process_group`.
     """
 
@@ -96,8 +127,8 @@ class OrthogonalizedOptimizer(Optimizer):
             raise ValueError(f"Invalid momentum: {options['momentum']} (need 0 <= momentum < 1)")
         if not options["weight_decay"] >= 0.0:
             raise ValueError(f"Invalid weight_decay: {options['weight_decay']}")
-        if "ns_dtype" in options and options["ns_dtype"] not in NS_DTYPES:
-            raise ValueError(f"ns_dtype must be one of {sorted(NS_DTYPES)}, got {options['ns_dtype']!r}")
+        if "ns_dtype" in options and options["ns_dtype"] not in NS_DTYPE_CHOICES:
+            raise ValueError(f"ns_dtype must be one of {list(NS_DTYPE_CHOICES)}, got {options['ns_dtype']!r}")
         if not options["eps"] >= 0.0:
             raise ValueError(f"Invalid eps: {options['eps']}")
         if not options["scale_factor"] > 0.0:
@@ -205,7 +236,7 @@ class OrthogonalizedOptimizer(Optimizer):
 
     def _exchange_dtype(self) -> torch.dtype:
         """dtype of the all-gathered results: bf16 unless some group computes its map in float32."""
-        wide = any(NS_DTYPES.get(g.get("ns_dtype", "bfloat16")) == torch.float32 for g in self.param_groups)
+        wide = any(g.get("ns_dtype", "bfloat16") in ("float32", "auto") for g in self.param_groups)
         return torch.float32 if wide else torch.bfloat16
 
     def _spectral_maps(self, work: list[_Work], rank: int, world_size: int) -> list[torch.Tensor]:
@@ -214,9 +245,7 @@ class OrthogonalizedOptimizer(Optimizer):
             return []
         owners = assign_owners([ns_cost(*w.batch.shape) for w in work], world_size)
         mine = [i for i in range(len(work)) if owners[i] == rank]
-        stack = self.stack_same_shape
-        if stack is None:
-            stack = bool(work) and work[0].batch.is_cuda
+        stack = self.stack_same_shape is not False
 
         buckets: dict[tuple, list[int]] = {}
         for i in mine:

@@ -19,7 +19,7 @@ import torch
 
 from vla.optim.low_rank import low_rank_filter, rank_bound
 from vla.optim.newton_schulz import NSSchedule, newton_schulz, pion_schedule
-from vla.optim.orthogonalized import NS_DTYPES, OrthogonalizedOptimizer
+from vla.optim.orthogonalized import OrthogonalizedOptimizer, ns_compute_dtype
 
 LOW_RANK_AUTO_MAX_K_P = 2  # the fast path is chosen automatically only up to this k_p
 LOW_RANK_MIN_SPEEDUP = 4  # ... and only if rank + oversample ≤ min(rows, cols) / this
@@ -137,7 +137,7 @@ class Pion(OrthogonalizedOptimizer):
     def _spectral_map(self, batch: torch.Tensor, group: dict) -> torch.Tensor:
         schedule = self._schedule(group)
         rank = self.low_rank_rank(group, batch.shape[-2], batch.shape[-1])
-        dtype = NS_DTYPES[group["ns_dtype"]]
+        dtype = ns_compute_dtype(group["ns_dtype"], batch.device)
         if rank is None:
             return newton_schulz(batch, schedule, eps=group["eps"], compute_dtype=dtype).to(dtype)
         return low_rank_filter(
