@@ -97,7 +97,7 @@ evaluate() {
   local ckpt port
   ckpt=$(ls -d "$RUN"/train/run/checkpoints/step_*/pretrained | sort | tail -1)
   port=$((20000 + RANDOM % 20000))
-  "$BIN/pion-serve" policy="$ckpt" action_space=droid_joint_velocity bind="tcp://127.0.0.1:$port" \
+  OMP_NUM_THREADS=${SERVE_THREADS:-1} "$BIN/pion-serve" policy="$ckpt" action_space=droid_joint_velocity bind="tcp://127.0.0.1:$port" \
     >"$RUN/logs/serve.log" 2>&1 &
   SERVE_PID=$!
   for _ in $(seq 120); do grep -q "serving policy" "$RUN/logs/serve.log" && break; sleep 0.5; done
