@@ -9,10 +9,15 @@ A `Reply` carries the executor step at which its observation was taken, so the l
 executed meanwhile (`vla.chunking.ChunkExecutor.push(chunk, age=)`), and its latency, from which the
 real-time-chunking delay is estimated. `discard()` marks the request in flight as stale (an error dropped the
 queue and stopped the arm): its reply is thrown away when it comes.
+
+While a requester exists, the interpreter's thread switch interval is lowered to `switch_interval_s` (default
+0.5 ms; Python's is 5 ms): a policy running in this process (not behind a server) holds the GIL between its torch
+calls, and the control thread must not wait for it at every wake-up. `close()` restores the interval.
 """
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -46,8 +51,10 @@ def run_query(query: Callable[[Mapping[str, Any]], Any], batch: Mapping[str, Any
 
 
 class ChunkRequester:
-    def __init__(self, query: Callable[[Mapping[str, Any]], Any]):
+    def __init__(self, query: Callable[[Mapping[str, Any]], Any], switch_interval_s: float = 0.0005):
         self._query = query
+        self._switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(min(self._switch_interval, switch_interval_s))
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="policy-request")
         self._future: Future[Reply] | None = None
         self._stale = False
@@ -89,3 +96,4 @@ class ChunkRequester:
         """Wait for a request in flight (bounded by the query's own deadline), then end the worker."""
         self._pool.shutdown(wait=True)
         self._future = None
+        sys.setswitchinterval(self._switch_interval)
