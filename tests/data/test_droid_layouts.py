@@ -141,3 +141,21 @@ def test_droid_action_width_is_checked(tmp_path):
     ds.finalize()
     with pytest.raises(DatasetError, match=r"expected \(8,\) \(the DROID 8-D action\)"):
         open_chunk_dataset(root=tmp_path / "ds", chunk_len=2)
+
+
+@pytest.mark.slow
+def test_pion_train_names_missing_droid_keys(tmp_path):
+    """pion-train on a DROID dataset without its wrist camera: exit 2, one line naming the missing column."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    _write_layout(tmp_path / "ds", "openpi_droid", [_episode(5, seed=5)], drop=("wrist_image_left",))
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "pion-train"), "+experiment=droid_sim_train", f"data.root={tmp_path / 'ds'}",
+         "data.layout=null", f"out_dir={tmp_path / 'out'}", "steps=1"],
+        capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr[-2000:]
+    assert "lacks ['wrist_image_left'] of layout 'openpi_droid'" in lines[0]

@@ -173,7 +173,7 @@ def open_chunk_dataset(
     *,
     chunk_len: int = DEFAULT_CHUNK_LEN,
     tail: str = "drop",
-    layout: str = "auto",
+    layout: str | None = "auto",
     episodes: list[int] | None = None,
     video_backend: str | None = None,
     reader: str = "fast",

@@ -22,6 +22,8 @@ from vla.data.errors import DatasetError, DatasetNotFoundError, one_line
 from vla.data.layouts import Layout, detect_layout, get_layout
 from vla.data.video import video_backend
 
+AUTO = ("auto", None)  # layout values that detect the layout from the dataset's features (configs: null)
+
 
 class LiberoDataset(Dataset):
     """A `LeRobotDataset` whose items are renamed to the canonical keys of its layout (LIBERO or DROID)."""
@@ -124,12 +126,12 @@ def load_libero_dataset(
     repo_id: str,
     root: str | Path | None = None,
     *,
-    layout: str = "auto",
+    layout: str | None = "auto",
     delta_timestamps: Mapping[str, Sequence[float]] | None = None,
     episodes: list[int] | None = None,
     **kwargs: Any,
 ) -> LiberoDataset:
-    """Open a LIBERO dataset (local `root`, or the HF cache for `repo_id`) in layout `auto` or a `LAYOUTS` name.
+    """Open a dataset (local `root`, or the HF cache for `repo_id`) in layout `auto` (or None) or a `LAYOUTS` name.
 
     Videos are decoded with `vla.data.video.video_backend()` unless `video_backend=` is given. A missing or
     malformed dataset raises `DatasetNotFoundError` / `DatasetError` (one line naming it).
@@ -140,12 +142,10 @@ def load_libero_dataset(
     if root is not None:
         root = Path(root)
         features = _read_feature_keys(root)
-        chosen = detect_layout(features, f"dataset {root}") if layout == "auto" else get_layout(layout)
+        chosen = detect_layout(features, f"dataset {root}") if layout in AUTO else get_layout(layout)
     else:
         meta = hub_metadata(repo_id)
-        chosen = (
-            detect_layout(meta.features, f"dataset {repo_id}") if layout == "auto" else get_layout(layout)
-        )
+        chosen = detect_layout(meta.features, f"dataset {repo_id}") if layout in AUTO else get_layout(layout)
     kwargs.setdefault("video_backend", video_backend())
     native_dt = None
     if delta_timestamps:
