@@ -50,7 +50,11 @@ def run_facts(run: Path) -> dict:
     if log.is_file():
         done = re.findall(r"\[pion-train\] done: (\d+) steps, last loss ([\d.eE+-]+|None)", log.read_text())
         if done:
-            facts["train"] = {"steps": int(done[-1][0]), "last_loss": done[-1][1]}
+            loss = done[-1][1]
+            facts["train"] = {
+                "steps": int(done[-1][0]),
+                "last_loss": loss if loss == "None" else f"{float(loss):.3f}",
+            }
     return facts
 
 
@@ -86,7 +90,7 @@ def summarize(run: Path, tolerance: float = TOLERANCE_RAD) -> dict:
     steps = sum(e.steps for e in episodes)
     rtt = np.concatenate([e.rtt_ms for e in episodes])
     infer = np.concatenate([e.infer_ms for e in episodes])
-    late = np.array([row["lateness_p99_ms"] for row in logs])
+    late = np.array([row["lateness_p99_ms"] for row in logs if row["steps"] > 0])  # episodes that ran
     return {
         "tolerance_rad": tolerance,
         "trials": n,
