@@ -134,6 +134,8 @@ class CellRunner:
         plain["checkpoint"] = ckpt
         if data_root is not None:
             plain["data"] = dict(plain.get("data", {}), root=data_root)
+            if self.grid.data.root is not None:
+                plain["data"]["repo_id"] = self.grid.data.repo_id
         return plain
 
     def preflight(self, cell: Cell) -> dict:

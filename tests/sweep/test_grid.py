@@ -79,17 +79,17 @@ def test_select_by_hash_prefix():
         select(cells, ["zzzz"])
 
 
-def test_committed_grids_expand_and_their_first_cell_composes():
+def test_committed_grids_expand_and_their_last_cell_composes():
     from envs.sweep.runner import CellRunner
 
-    sizes = {}
-    for name in ("object_optimizers", "object_lr", "object_pion_diagnosis"):
+    sizes, steps = {}, {}
+    for name in ("object_optimizers", "object_lr", "object_pion_diagnosis", "smoke"):
         grid = load_grid(name)
         cells = expand(grid)
         sizes[name] = len(cells)
-        plan = CellRunner(grid).preflight(cells[-1])
-        assert plan["steps"] == 500
-    assert sizes == {"object_optimizers": 16, "object_lr": 15, "object_pion_diagnosis": 12}
+        steps[name] = CellRunner(grid).preflight(cells[-1])["steps"]
+    assert sizes == {"object_optimizers": 16, "object_lr": 15, "object_pion_diagnosis": 12, "smoke": 1}
+    assert steps == {"object_optimizers": 500, "object_lr": 500, "object_pion_diagnosis": 500, "smoke": 60}
 
 
 def test_grid_overrides_and_bad_keys():
