@@ -6,6 +6,7 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import sim_cameras
 
 from deploy.backends.fake import FakeBackend
 from deploy.delayed import DelayedPolicy
@@ -118,9 +119,7 @@ def _run(steps: int = 30, **loop):
 
 
 def _cameras():
-    from conftest import sim_cameras
-
-    return sim_cameras()
+    return sim_cameras()  # imported at collection: at run time `conftest` may name another folder's
 
 
 def test_with_latency_the_async_loop_commands_every_period_and_sync_pauses():

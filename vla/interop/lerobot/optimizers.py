@@ -34,7 +34,7 @@ class PionKnobs:
     scale_factor: float = 0.2  # s in s·√max(rows, cols) (VLA recipes 0.2; library 2.0)
     lr_scale: str = "pion"  # pion | original | match_rms_adamw | spectral_norm | spectral
     eps: float = 1e-7  # ε of the Frobenius normalisation
-    ns_dtype: str = "bfloat16"  # bfloat16 (reference) | float32 (CPUs without native bf16 matmul)
+    ns_dtype: str = "auto"  # auto (bf16 on CUDA, the faster one on CPU) | bfloat16 (reference) | float32
     low_rank: bool | None = None  # None: fast path automatically for k_p <= 2 where it pays
     low_rank_tol: float = 1e-3  # filter value below which a direction counts as removed
 
@@ -49,7 +49,7 @@ class MuonKnobs:
     scale_factor: float = 0.2
     lr_scale: str = "pion"
     eps: float = 1e-7
-    ns_dtype: str = "bfloat16"
+    ns_dtype: str = "auto"
 
 
 @dataclass
