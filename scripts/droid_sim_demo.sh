@@ -10,7 +10,7 @@
 #
 #   bash scripts/droid_sim_demo.sh [RUN_DIR]                       # all stages (~17 min on 2 cores)
 #   STAGES="record" bash scripts/droid_sim_demo.sh RUN_DIR          # one stage at a time (same RUN_DIR)
-#   EPISODES=2 TRIALS=1 TRAIN_STEPS=10 bash scripts/droid_sim_demo.sh /tmp/x   # smoke size (tests, -m slow)
+#   EPISODES=2 TRIALS=1 TRAIN_STEPS=60 bash scripts/droid_sim_demo.sh /tmp/x   # smoke size (tests, -m slow)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUN=${1:-outputs/droid_sim/$(date +%Y-%m-%d_%H-%M-%S)}

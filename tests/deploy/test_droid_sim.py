@@ -120,9 +120,9 @@ def test_report_scores_recorded_trials(tmp_path):
 
 @pytest.mark.slow
 def test_droid_sim_demo_script_end_to_end(tmp_path):
-    """The four stages at smoke size: 2 demonstrations per instruction, 10 training steps, 1 trial each."""
+    """The four stages at smoke size: 2 demonstrations per instruction, 60 training steps (past the 50-step warmup), 1 trial each."""
     pytest.importorskip("franky_sim")
-    env = {**os.environ, "EPISODES": "2", "TRIALS": "1", "TRAIN_STEPS": "10"}
+    env = {**os.environ, "EPISODES": "2", "TRIALS": "1", "TRAIN_STEPS": "60"}
     run = tmp_path / "run"
     proc = subprocess.run(["bash", str(ROOT / "scripts/droid_sim_demo.sh"), str(run)], env=env, cwd=ROOT,
                           capture_output=True, text=True, timeout=900)  # fmt: skip
