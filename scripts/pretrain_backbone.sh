@@ -6,7 +6,7 @@
 #   2. merge   the three suites into one multi-task LeRobot dataset (rebuilt each time, atomically)
 #   3. train   pion-train +experiment=pretrain_backbone (AdamW, the demo's CPU-scale VLA-Adapter; resumable)
 #   4. export  pion-export-backbone: the latest checkpoint's VLM -> $OUT (.safetensors + .json)
-#   sanity     (not part of `all`) 12 libero_object task-0 demos, then benchmarks/backbone_sanity.py: held-out L1
+#   sanity     (not part of `all`) 10 libero_object task-0 demos, then benchmarks/backbone_sanity.py: held-out L1
 #              after fine-tuning a fresh head, random vs pretrained init; plots docs/img/pretrain_{loss,sanity}.png
 # Never libero_object: that is the fine-tuning target (configs/experiment/demo_pretrained.yaml).
 #
@@ -79,10 +79,10 @@ export_backbone() {
 sanity() {
   local data=$DEMO_CACHE/sanity_libero_object_t0_r128_s0
   stamp "sanity: libero_object task 0 demos -> $data"
-  "$BIN/pion-gen-demos" env=libero_object 'tasks=[0]' episodes_per_task=12 resolution=128 seed=0 out="$data" \
+  "$BIN/pion-gen-demos" env=libero_object 'tasks=[0]' episodes_per_task=10 resolution=128 seed=0 out="$data" \
     progress=false
   stamp "sanity: fine-tuning arms $*"
-  "$PY" benchmarks/backbone_sanity.py --data "$data/dataset" --train-episodes 0-9 --heldout-episodes 10-11 \
+  "$PY" benchmarks/backbone_sanity.py --data "$data/dataset" --train-episodes 0-7 --heldout-episodes 8-9 \
     --pretrain-metrics "$RUN_DIR/metrics.jsonl" "$@"
 }
 
