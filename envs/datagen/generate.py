@@ -117,9 +117,8 @@ def _check_resume(cfg: GenConfig) -> None:
     path.write_text(json.dumps(info, indent=1))
 
 
-def _enough_before(out: Path, task_id: int, attempt: int, needed: int) -> bool:
-    """True once `needed` attempts of the task below `attempt` succeeded: `attempt` can no longer count."""
-    done = shards.scan(out).get(task_id, {})
+def _enough_before(done: dict[int, bool], attempt: int, needed: int) -> bool:
+    """True once `needed` attempts below `attempt` succeeded (done: {attempt: ok}): it can no longer count."""
     return sum(ok for a, ok in done.items() if a < attempt) >= needed
 
 
@@ -139,9 +138,10 @@ def run_task(
     env = None
     try:
         for attempt in range(offset, cfg.max_attempts_per_task, stride):
-            if _enough_before(cfg.out, task_id, attempt, cfg.episodes_per_task):
+            done = shards.scan(cfg.out).get(task_id, {})  # one directory listing per attempt
+            if _enough_before(done, attempt, cfg.episodes_per_task):
                 break
-            if attempt in shards.scan(cfg.out).get(task_id, {}):
+            if attempt in done:
                 continue
             if attempt >= NUM_INIT_STATES and cfg.action_noise <= 0:
                 report(Report(task_id, attempt, False, note="exhausted"))
