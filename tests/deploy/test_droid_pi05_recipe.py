@@ -90,8 +90,10 @@ def tiny_pi05(model_cfg: dict):
 
 def test_recipe_keys():
     r = recipe()
-    assert r["pi05"]["type"] == "pi05" and r["pi05"]["chunk_size"] == 16 and r["pi05"]["n_action_steps"] == 8
-    assert r["pi05"]["action_space"] == "droid_joint_velocity"
+    m = r["model"]
+    assert m["name"] == "lerobot" and m["policy_type"] == "pi05"
+    assert m["overrides"]["chunk_size"] == 16 and m["overrides"]["n_action_steps"] == 8
+    assert m["action_space"] == "droid_joint_velocity"
     o = r["optim"]
     assert o["preset"] == "pi05" and o["lr"] == 2.5e-5
     want = {"promotion_steps": 0, "scale_factor": 2.0, "momentum": 0.95, "nesterov": False}
@@ -105,7 +107,7 @@ def test_recipe_keys():
 
 def test_pi05_recipe_routes_tiny_pi05_and_steps():
     r = recipe()
-    policy = tiny_pi05(r["pi05"])
+    policy = tiny_pi05(r["model"]["overrides"])
     names = dict(policy.named_parameters())
     assert any(".paligemma." in n for n in names) and any(".gemma_expert." in n for n in names)
     opt = build_optimizer(policy, {**r["optim"], "verbose": False, "pion": {**r["optim"]["pion"], "ns_dtype": "float32"},

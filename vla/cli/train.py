@@ -24,10 +24,11 @@ from vla.config import hydra_cli
 CLI_KEYS = ("model", "optim", "data", "pretrained_backbone", "init_backbone")
 
 
-def harness_evaluator(eval_cfg, device: str = "cpu"):
+def harness_evaluator(eval_cfg, device: str = "cpu", policy_factory: str | None = None):
     """evaluate(export_dir, step) -> summary, through envs.eval on the configured suite/tasks/init states.
 
     Results go to <run>/evals/step_<N>/ (export_dir is <run>/checkpoints/step_<N>/pretrained or ema).
+    `policy_factory` ("module:factory" taking path=, device=) loads exports that are not our checkpoint format.
     """
 
     def evaluate(export_dir: Path, step: int) -> dict:
@@ -40,8 +41,9 @@ def harness_evaluator(eval_cfg, device: str = "cpu"):
         )  # fmt: skip
         run = EvalRun(
             out_dir=Path(export_dir).parents[2] / "evals" / f"step_{step:08d}",
-            policy=str(export_dir),  # a checkpoint directory: vla.policies.load_policy -> load_policy_dir
-            policy_kwargs={"device": device},
+            # a checkpoint directory: vla.policies.load_policy -> load_policy_dir
+            policy=policy_factory or str(export_dir),
+            policy_kwargs={"device": device, **({"path": str(export_dir)} if policy_factory else {})},
             workers=eval_cfg.workers,
             max_steps=eval_cfg.max_steps,
             videos_per_task=eval_cfg.videos_per_task,
@@ -70,17 +72,50 @@ def run_training(cfg: dict[str, Any], evaluate_fn=None):
     import torch
 
     from vla.data import ResumableSampler, collate_batch
-    from vla.models.registry import build_model, build_processor, model_config_from_dict
     from vla.train import TrainConfig, Trainer
 
     cfg = dict(cfg)
     model_yaml, optim_cfg, data_cfg = dict(cfg["model"]), dict(cfg["optim"]), dict(cfg["data"])
-    pretrained = bool(cfg.get("pretrained_backbone", True))
     train_cfg = TrainConfig.from_dict({k: v for k, v in cfg.items() if k not in CLI_KEYS})
     torch.manual_seed(train_cfg.seed)  # identical initial weights on every rank
+    cuda = train_cfg.device.startswith("cuda") or (train_cfg.device == "auto" and torch.cuda.is_available())
+    if (
+        model_yaml.get("name") == "lerobot"
+    ):  # lerobot's own policies (ACT, SmolVLA, π0.5): vla/interop/lerobot
+        from vla.interop.lerobot.training import lerobot_training_parts
+
+        device = train_cfg.device if train_cfg.device != "auto" else ("cuda" if cuda else "cpu")
+        parts = lerobot_training_parts(model_yaml, data_cfg, optim_cfg, device)
+    else:
+        parts = _policy_parts(cfg, model_yaml, data_cfg)
+    dataset = parts["dataset"]
+    sampler = ResumableSampler(dataset.valid_starts, seed=train_cfg.seed, shuffle=True, infinite=False)
+    if evaluate_fn is None and train_cfg.eval.every > 0:
+        evaluate_fn = harness_evaluator(
+            train_cfg.eval, "cuda" if cuda else "cpu", parts.get("policy_factory")
+        )
+    return Trainer(
+        train_cfg,
+        model=parts["model"],
+        processor=parts["processor"],
+        dataset=dataset,
+        sampler=sampler,
+        collate_fn=collate_batch,
+        optim_cfg=parts.get("optim_cfg", optim_cfg),
+        model_config=parts["identity"],
+        evaluate_fn=evaluate_fn,
+        export_fn=parts.get("export_fn"),
+        extra_meta={"data": data_cfg, **parts["extra_meta"]},
+    ).fit()
+
+
+def _policy_parts(cfg: dict[str, Any], model_yaml: dict, data_cfg: dict) -> dict[str, Any]:
+    """Model, processor and data of our own policy families (vla.models.registry)."""
+    from vla.models.registry import build_model, build_processor, model_config_from_dict
+
     config = model_config_from_dict(model_yaml)
     dataset, stats = build_data(data_cfg, config.chunk_len)
-    model = build_model(config, pretrained=pretrained)
+    model = build_model(config, pretrained=bool(cfg.get("pretrained_backbone", True)))
     processor = build_processor(config, model_yaml.get("processor"), stats)
     # the VLM from a backbone checkpoint (vla/models/backbone_checkpoint.py); the head keeps its fresh init
     if cfg.get("init_backbone"):
@@ -88,29 +123,13 @@ def run_training(cfg: dict[str, Any], evaluate_fn=None):
 
         meta = init_backbone(model, cfg["init_backbone"], processor.tokenizer)
         print(f"[pion-train] backbone from {cfg['init_backbone']} ({meta['num_parameters']:,} parameters)")
-    sampler = ResumableSampler(dataset.valid_starts, seed=train_cfg.seed, shuffle=True, infinite=False)
-    identity = {"model": config.to_dict(), "processor": processor.cfg.to_dict()}
-    if evaluate_fn is None and train_cfg.eval.every > 0:
-        cuda = train_cfg.device.startswith("cuda") or (
-            train_cfg.device == "auto" and torch.cuda.is_available()
-        )
-        evaluate_fn = harness_evaluator(train_cfg.eval, "cuda" if cuda else "cpu")
-    return Trainer(
-        train_cfg,
-        model=model,
-        processor=processor,
-        dataset=dataset,
-        sampler=sampler,
-        collate_fn=collate_batch,
-        optim_cfg=optim_cfg,
-        model_config=identity,
-        evaluate_fn=evaluate_fn,
-        extra_meta={
-            "data": data_cfg,
-            "model_type": config.model_type,
-            "init_backbone": cfg.get("init_backbone"),
-        },
-    ).fit()
+    return {
+        "model": model,
+        "processor": processor,
+        "dataset": dataset,
+        "identity": {"model": config.to_dict(), "processor": processor.cfg.to_dict()},
+        "extra_meta": {"model_type": config.model_type, "init_backbone": cfg.get("init_backbone")},
+    }
 
 
 @hydra_cli("train")

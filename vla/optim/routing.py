@@ -12,6 +12,11 @@ Presets (reference §5) are just lists of rules:
     vlanext      0/1-D, final_layer, embed → AdamW at 0.1·lr; action_head → Pion; rest → Muon
     pi05         0/1-D, embeddings, lm_head, action_out_proj → AdamW; PaliGemma tower → Muon;
                  action expert → Pion; anything else → AdamW
+    pi05_muon    pi05 with the action expert on Muon too (the Muon baseline of the π0.5 recipe)
+    smolvla      as pi05 on lerobot's SmolVLA names: vlm_with_expert.vlm → Muon, lm_expert + action/state/time
+                 projections → Pion; embeddings, lm_head, action_out_proj, 0/1-D → AdamW (`smolvla_muon`: expert on Muon)
+    act          lerobot ACT: the transformer layers (encoder, decoder, VAE encoder) → Pion; everything else
+                 (ResNet backbone, input/output projections, embeddings, 0/1-D) → AdamW (`act_muon`: layers on Muon)
     muon / pion  the vla_adapter exclusions, every other matrix → Muon / Pion
     adamw        everything → AdamW
     custom       only the user's rules
@@ -85,6 +90,38 @@ def _vla_adapter_like(action_target: str, backbone_target: str) -> tuple[Rule, .
 
 _PI05_EXPERT = r"paligemma_with_expert\.gemma_expert|action_in_proj|state_proj|action_time_mlp_(in|out)|(^|\.)time_mlp_(in|out)"
 
+_SMOLVLA_EXPERT = r"vlm_with_expert\.lm_expert|action_in_proj|state_proj|action_time_mlp_(in|out)"
+_HEAD_ADAMW = Rule(
+    "embeddings / lm_head / action_out_proj",
+    "adamw",
+    r"embed_tokens|embeddings\.weight|position_embedding|patch_embedding|lm_head|action_out_proj",
+)
+
+
+def _two_tower(tower: str, expert: str, expert_target: str) -> tuple[Rule, ...]:
+    """π0.5 / SmolVLA shape: VL tower on Muon, action expert on `expert_target`, the rest AdamW."""
+    return (
+        VECTORS,
+        _HEAD_ADAMW,
+        Rule("VL tower", "muon", tower),
+        Rule("action expert", expert_target, expert),
+        Rule("anything else", "adamw"),
+    )
+
+
+def _act(layers_target: str) -> tuple[Rule, ...]:
+    """lerobot ACT: the transformer's attention / feed-forward matrices on `layers_target`, the rest AdamW.
+
+    The ResNet backbone stays on AdamW (ImageNet features; lerobot gives it its own 1e-5 lr, which this preset
+    does not reproduce), as do the input projections and the final action_head (the first/last layers that
+    Muon-style recipes leave to AdamW)."""
+    return (
+        VECTORS,
+        Rule("transformer layers", layers_target, r"(^|\.)(encoder|decoder|vae_encoder)\.layers\."),
+        Rule("backbone, projections, embeddings", "adamw"),
+    )
+
+
 PRESETS: dict[str, Preset] = {
     "vla_adapter": Preset(_vla_adapter_like("pion", "muon"), 1.0, "VLA-Adapter Pion recipe"),
     "vlanext": Preset(
@@ -101,19 +138,20 @@ PRESETS: dict[str, Preset] = {
         "VLANeXt Pion recipe (aux AdamW at 0.1·lr)",
     ),
     "pi05": Preset(
-        (
-            VECTORS,
-            Rule(
-                "embeddings / lm_head / action_out_proj",
-                "adamw",
-                r"embed_tokens|embeddings\.weight|position_embedding|patch_embedding|lm_head|action_out_proj",
-            ),
-            Rule("VL tower", "muon", r"paligemma_with_expert\.paligemma"),
-            Rule("action expert", "pion", _PI05_EXPERT),
-            Rule("anything else", "adamw"),
-        ),
-        1.0,
-        "openpi π0.5 Pion recipe",
+        _two_tower(r"paligemma_with_expert\.paligemma", _PI05_EXPERT, "pion"), 1.0, "openpi π0.5 Pion recipe"
+    ),
+    "pi05_muon": Preset(
+        _two_tower(r"paligemma_with_expert\.paligemma", _PI05_EXPERT, "muon"), 1.0, "π0.5 Muon baseline"
+    ),
+    "smolvla": Preset(
+        _two_tower(r"vlm_with_expert\.vlm\.", _SMOLVLA_EXPERT, "pion"), 1.0, "SmolVLA: VLM Muon, expert Pion"
+    ),
+    "smolvla_muon": Preset(
+        _two_tower(r"vlm_with_expert\.vlm\.", _SMOLVLA_EXPERT, "muon"), 1.0, "SmolVLA Muon baseline"
+    ),
+    "act": Preset(_act("pion"), 1.0, "lerobot ACT: transformer layers Pion, the rest AdamW"),
+    "act_muon": Preset(
+        _act("muon"), 1.0, "lerobot ACT Muon baseline: transformer layers Muon, the rest AdamW"
     ),
     "muon": Preset(_vla_adapter_like("muon", "muon"), 1.0, "Muon baseline: every VLA bucket on Muon"),
     "pion": Preset(
