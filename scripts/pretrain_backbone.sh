@@ -6,6 +6,7 @@
 #   2. merge   the three suites into one multi-task LeRobot dataset (rebuilt each time, atomically)
 #   3. train   pion-train +experiment=pretrain_backbone (AdamW, the demo's CPU-scale VLA-Adapter; resumable)
 #   4. export  pion-export-backbone: the latest checkpoint's VLM -> $OUT (.safetensors + .json)
+#   5. plot    the pretraining loss curve -> docs/img/pretrain_loss.png
 #   sanity     (not part of `all`) 10 libero_object task-0 demos, then benchmarks/backbone_sanity.py: held-out L1
 #              after fine-tuning a fresh head, random vs pretrained init; plots docs/img/pretrain_{loss,sanity}.png
 # Never libero_object: that is the fine-tuning target (configs/experiment/demo_pretrained.yaml).
@@ -76,6 +77,12 @@ export_backbone() {
     --note "bash scripts/pretrain_backbone.sh (demos per task: ${PER_TASK[*]}): AdamW on libero_spatial, libero_goal, libero_10 at 128²"
 }
 
+plot() {
+  stamp "plot $RUN_DIR/metrics.jsonl -> docs/img/pretrain_loss.png"
+  "$PY" -c 'import sys; from pathlib import Path; from envs.demo import plot_loss; plot_loss(Path(sys.argv[1]), Path(sys.argv[2]))' \
+    "$RUN_DIR/metrics.jsonl" docs/img/pretrain_loss.png
+}
+
 sanity() {
   local data=$DEMO_CACHE/sanity_libero_object_t0_r128_s0
   stamp "sanity: libero_object task 0 demos -> $data"
@@ -93,8 +100,9 @@ case $stage in
   merge) merge ;;
   train) train "$@" ;;
   export) export_backbone ;;
+  plot) plot ;;
   sanity) sanity "$@" ;;
-  all) demos; merge; train "$@"; export_backbone ;;
-  *) echo "error: unknown stage '$stage' (demos | merge | train | export | all | sanity)" >&2; exit 2 ;;
+  all) demos; merge; train "$@"; export_backbone; plot ;;
+  *) echo "error: unknown stage '$stage' (demos | merge | train | export | plot | all | sanity)" >&2; exit 2 ;;
 esac
 stamp "done: $stage"
