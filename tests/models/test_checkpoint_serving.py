@@ -42,3 +42,20 @@ def test_checkpoint_runs_through_the_eval_harness(ckpt_dir, tmp_path):
                   plot=False, videos_per_task=0)  # fmt: skip
     summary = evaluate(run, build_episodes(["libero_object"], [0], 1, [7]))
     assert summary["overall"]["episodes"] == 1 and summary["overall"]["errors"] == 0
+
+
+def test_rtc_knobs_reach_a_flow_model_and_are_refused_for_others(ckpt_dir, tmp_path):
+    from test_flow_model import tiny_config as tiny_flow_config
+
+    from vla.models.flow_matching import FlowMatchingPolicy
+
+    torch.manual_seed(0)
+    flow = FlowMatchingPolicy(tiny_flow_config())
+    flow_dir = save_pretrained(tmp_path / "flow", flow, tiny_processor(flow.config, input_image_size=256))
+    policy = load_policy(str(flow_dir), rtc_max_guidance_weight=5.0, rtc_schedule="linear")
+    assert (policy.model.rtc.max_guidance_weight, policy.model.rtc.schedule) == (5.0, "linear")
+    assert load_policy(str(flow_dir), rtc_schedule="ones").model.rtc.max_guidance_weight == 10.0  # kept
+    with pytest.raises(ValueError, match="schedule must be one of"):
+        load_policy(str(flow_dir), rtc_schedule="cubic")
+    with pytest.raises(ValueError, match="'vla_adapter' model, which has no RTC"):
+        load_policy(str(ckpt_dir), rtc_max_guidance_weight=5.0)

@@ -37,8 +37,11 @@ class TorchPolicy:
         dtype: torch.dtype | str | None = None,
         n_action_steps: int | None = None,
         policy_id: str | None = None,
+        rtc_max_guidance_weight: float | None = None,
+        rtc_schedule: str | None = None,
     ) -> None:
         self.model, self.processor, self.device = model.eval(), processor, torch.device(device)
+        self._configure_rtc(rtc_max_guidance_weight, rtc_schedule)
         self.dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
         cfg = model.config
         # the space the checkpoint declares (model config); its rate, and its gripper convention unless the
@@ -58,6 +61,21 @@ class TorchPolicy:
             control_hz=space.control_hz,
             gripper_convention=gripper,
         )
+
+    def _configure_rtc(self, max_guidance_weight: float | None, schedule: str | None) -> None:
+        """Real-time chunking knobs of a flow-matching model (vla/models/flow_matching/rtc.py); None keeps
+        the model's. Refused, naming the model type, for a model without RTC."""
+        if max_guidance_weight is None and schedule is None:
+            return
+        if not hasattr(self.model, "rtc"):
+            raise ValueError(
+                f"rtc_max_guidance_weight / rtc_schedule are real-time-chunking knobs of flow-matching policies; "
+                f"this checkpoint is a {self.model.config.model_type!r} model, which has no RTC"
+            )
+        from dataclasses import replace
+
+        changes = {"max_guidance_weight": max_guidance_weight, "schedule": schedule}
+        self.model.rtc = replace(self.model.rtc, **{k: v for k, v in changes.items() if v is not None})
 
     def reset(self) -> None:
         """No per-episode state: the caller's chunk executor owns the action queue."""
