@@ -25,8 +25,14 @@ from vla.protocol import STATE_KEY, PolicySpec, validate_batch
 class DroidHoldStillPolicy(HoldStillPolicy):
     """`vla.policies.HoldStillPolicy` in the DROID action space: 16-step chunks, 8 executed, gripper open."""
 
-    def __init__(self, chunk_len: int = 16, n_action_steps: int = 8, gripper: float = 0.0):
-        super().__init__(DROID_JOINT_VELOCITY, chunk_len, n_action_steps, gripper)
+    def __init__(
+        self,
+        chunk_len: int = 16,
+        n_action_steps: int = 8,
+        gripper: float = 0.0,
+        image_size: int | None = None,
+    ):
+        super().__init__(DROID_JOINT_VELOCITY, chunk_len, n_action_steps, gripper, image_size)
 
 
 class ScriptedWavePolicy:

@@ -1,6 +1,6 @@
 """Record robot rollouts as a LeRobotDataset with DROID-style keys.
 
-Per step: both camera images (the 224x224 RGB frames the policy saw), joint and gripper position,
+Per step: both camera images (the RGB frames the policy saw, at its image size; DROID's is 224x224), joint and gripper position,
 the raw policy action (8) and the executed command (joint velocity 7 + binarised gripper 1), the
 safety-filter flags as a bitmask, and link timing. `finalize()` must run even on Ctrl-C, or the
 dataset is invalid: use the recorder as a context manager.

@@ -193,7 +193,11 @@ def run(cfg: RobotConfig) -> None:
     if cfg.record.enabled:
         from deploy.recording import RolloutRecorder
 
-        recorder = RolloutRecorder(cfg.record.root, cfg.record.repo_id, fps=int(safety.control_hz))
+        # the frames the policy sees (deploy/runner.py resizes to the policy's image size), not a fixed 224
+        image_size = next(iter(policy.spec.image_shapes.values()))[0]
+        recorder = RolloutRecorder(
+            cfg.record.root, cfg.record.repo_id, fps=int(safety.control_hz), image_size=image_size
+        )
     runner = RobotRunner(
         backend,
         policy,

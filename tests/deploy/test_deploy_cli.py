@@ -1,5 +1,6 @@
 """The CLIs: --help, and pion-serve + pion-robot (fake arm, recording) as real processes on loopback."""
 
+import json
 import os
 import signal
 import socket
@@ -54,6 +55,7 @@ def test_serve_and_robot_processes_run_an_episode_and_record_it(tmp_path):
             "deploy.cli.serve",
             f"bind=tcp://127.0.0.1:{port}",
             "policy=hold",
+            "+policy_kwargs.image_size=96",  # not DROID's 224: the recording follows the policy's size
             "action_space=droid_joint_velocity",
             *NO_RUN_DIR,
         ],
@@ -78,7 +80,9 @@ def test_serve_and_robot_processes_run_an_episode_and_record_it(tmp_path):
         assert robot.returncode == 0, robot.stdout + robot.stderr
         log = robot.stdout + robot.stderr
         assert "LIVE ARM" in log and "done after 12 steps" in log and "recording finalised" in log
-        assert (tmp_path / "rec" / "meta" / "info.json").is_file()
+        info = json.loads((tmp_path / "rec" / "meta" / "info.json").read_text())
+        assert info["features"]["observation.images.exterior_image_1_left"]["shape"] == [96, 96, 3]
+        assert info["total_frames"] == 12
     finally:
         os.killpg(server.pid, signal.SIGINT)  # graceful shutdown path
         try:
