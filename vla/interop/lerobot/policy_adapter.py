@@ -154,14 +154,31 @@ def _needs_hub(e: Exception, config: LerobotModelConfig) -> LerobotConfigError:
     )
 
 
+def declared_action_space(config: LerobotModelConfig, dataset, sample: Mapping[str, Any]) -> str:
+    """model.action_space, else the data layout's (DROID -> droid_joint_velocity); must fit the data's dims."""
+    from vla.conventions import DROID_JOINT_VELOCITY, LIBERO_OSC_DELTA, action_space
+
+    layout = getattr(getattr(dataset, "libero", None), "layout", None)
+    name = config.action_space or (
+        DROID_JOINT_VELOCITY if getattr(layout, "is_droid", False) else LIBERO_OSC_DELTA
+    )
+    space = action_space(name)
+    dims = (int(sample[ACTION].shape[-1]), int(sample[STATE_KEY].shape[-1]))
+    if dims != (space.action_dim, space.state_dim):
+        raise LerobotConfigError(
+            f"model.action_space {name!r} is {space.action_dim}-D actions / {space.state_dim}-D state, the dataset "
+            f"has {dims[0]}-D / {dims[1]}-D; set model.action_space to the data's space"
+        )
+    return name
+
+
 def build_policy(config: LerobotModelConfig, dataset, stats: Mapping[str, Any], device: str = "cpu"):
     """(lerobot policy in train mode on `device`, LerobotBatchProcessor) for a `vla.data` ChunkDataset."""
     from lerobot.policies.factory import get_policy_class, make_pre_post_processors
 
-    from vla.conventions import DROID_JOINT_VELOCITY, LIBERO_OSC_DELTA
-
     sample = dataset[int(dataset.valid_starts[0])]
     inputs, outputs, shapes = dataset_features(sample, config.image_keys, config.rename_map)
+    space = declared_action_space(config, dataset, sample)
     lr_config = config.lerobot_config(inputs, outputs, device)
     if getattr(lr_config, "chunk_size", dataset.chunk_len) != dataset.chunk_len:
         raise LerobotConfigError(
@@ -179,10 +196,6 @@ def build_policy(config: LerobotModelConfig, dataset, stats: Mapping[str, Any], 
         raise _needs_hub(e, config) from e
     except RuntimeError as e:  # strict load: missing / unexpected keys
         raise LerobotConfigError(f"model.pretrained_path={config.pretrained_path!r} does not fit: {e}") from e
-    layout = getattr(getattr(dataset, "libero", None), "layout", None)
-    space = config.action_space or (
-        DROID_JOINT_VELOCITY if getattr(layout, "is_droid", False) else LIBERO_OSC_DELTA
-    )
     meta = {
         "format": META_FORMAT,
         "policy_type": config.policy_type,
