@@ -5,8 +5,8 @@
     bash scripts/pretrain_backbone.sh sanity            # the same, after generating the libero_object demos
 
 Arms (each a `pion-train` run of the demo's configuration, `--steps` updates with its own full schedule, same seed,
-so the same fresh head): random init + AdamW (`+experiment=demo` as shipped), pretrained backbone + AdamW
-(`init_backbone=<file>`), pretrained backbone + the paper's routing (`+experiment=demo_pretrained`). Every
+so the same fresh head): random init + AdamW (`+experiment=demo_scratch`), pretrained backbone + AdamW
+(`init_backbone=<file>`), pretrained backbone + the paper's routing (`+experiment=demo`). Every
 `--every` updates the checkpoint's L1 on the held-out episodes' normalised action chunks is measured without
 the training input noise (`sample_actions`), over every valid start frame. Also plots the pretraining loss curve
 from the pretraining run's metrics.jsonl (`--pretrain-metrics`). Writes <out>/sanity.json and the PNGs.
@@ -28,9 +28,9 @@ from vla.config import compose
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = "assets/backbones/vla_adapter_cpu_libero128.safetensors"
 ARMS = {
-    "random init, AdamW": ("demo", None),
-    "pretrained, AdamW": ("demo", SHIPPED),
-    "pretrained, Pion routing": ("demo_pretrained", SHIPPED),
+    "random init, AdamW": ("demo_scratch", None),
+    "pretrained, AdamW": ("demo_scratch", SHIPPED),
+    "pretrained, Pion routing": ("demo", SHIPPED),
 }
 
 

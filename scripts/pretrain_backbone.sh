@@ -9,7 +9,7 @@
 #   5. plot    the pretraining loss curve -> docs/img/pretrain_loss.png
 #   sanity     (not part of `all`) 10 libero_object task-0 demos, then benchmarks/backbone_sanity.py: held-out L1
 #              after fine-tuning a fresh head, random vs pretrained init; plots docs/img/pretrain_{loss,sanity}.png
-# Never libero_object: that is the fine-tuning target (configs/experiment/demo_pretrained.yaml).
+# Never libero_object: that is the fine-tuning target (configs/experiment/demo.yaml).
 #
 #   bash scripts/pretrain_backbone.sh                 # all stages; re-running resumes where it stopped
 #   bash scripts/pretrain_backbone.sh demos libero_goal   # one stage (demos: optionally some suites only)
