@@ -18,7 +18,7 @@ def dataset(tmp_path_factory) -> Path:
     return gen_demos_dataset(tmp_path_factory.mktemp("lerobot_resume"), lengths=(11,), use_videos=False)
 
 
-@pytest.mark.slow  # 12 ACT steps: ~15 s on an idle machine, 473 s measured under a concurrent 2-core job
+@pytest.mark.slow  # 12 ACT steps: 473 s measured under a concurrent 2-core job (idle time not measured)
 def test_resume_continues_exactly(dataset, tmp_path, capsys):
     ref = train_act(dataset, tmp_path / "ref", *PION, "steps=6")
     train_act(dataset, tmp_path / "half", *PION, "steps=3")
