@@ -45,11 +45,11 @@ def cpu_flags() -> str:
     return f"{model}; " + ", ".join(f"{f}={'yes' if f in flags else 'no'}" for f in wanted)
 
 
-def observation(batch: int, seed: int = 0, with_action: bool = True) -> dict:
+def observation(batch: int, seed: int = 0, with_action: bool = True, size: int = 256) -> dict:
     rng = np.random.default_rng(seed)
     obs = {
-        "observation.images.image": rng.integers(0, 256, (batch, 256, 256, 3), dtype=np.uint8),
-        "observation.images.image2": rng.integers(0, 256, (batch, 256, 256, 3), dtype=np.uint8),
+        "observation.images.image": rng.integers(0, 256, (batch, size, size, 3), dtype=np.uint8),
+        "observation.images.image2": rng.integers(0, 256, (batch, size, size, 3), dtype=np.uint8),
         "observation.state": rng.uniform(-1, 1, (batch, 8)).astype(np.float32),
         "task": [TASKS[i % 2] for i in range(batch)],
     }

@@ -47,15 +47,18 @@ def optim_cfg(optim: str, model_name: str) -> dict:
     return cfg
 
 
-def setup_model(name: str, batch: int) -> dict:
+def setup_model(name: str, batch: int, input_size: int | None = None) -> dict:
+    """`input_size`: camera frames of this size (the processor's input_image_size); None = the model config's."""
     cfg = OmegaConf.to_container(
         OmegaConf.load(ROOT / "configs" / "model" / f"{name}_cpu.yaml"), resolve=True
     )
+    if input_size is not None:
+        cfg.setdefault("processor", {})["input_image_size"] = input_size
     config = model_config_from_dict(cfg)
     processor = build_processor(
         config, cfg.get("processor"), default_stats(config.proprio_dim, config.action_dim)
     )
-    obs = observation(batch)
+    obs = observation(batch, size=input_size or cfg.get("processor", {}).get("input_image_size", 256))
     gen = torch.Generator().manual_seed(0)
     inputs = processor(obs, train=True, generator=gen)
     return {"config": config, "processor": processor, "obs": obs, "gen": gen, "inputs": inputs, "proc": []}
@@ -91,18 +94,21 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--input-size", type=int, default=None, help="camera frame size (the demo: 128)")
     ap.add_argument("--json-out", type=Path, default=None)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
     meta = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "commit": commit.stdout.strip(),
             "torch": torch.__version__, "python": platform.python_version(), "threads": torch.get_num_threads(),
-            "cpu": cpu_flags(), "batch": args.batch, "warmup": args.warmup, "steps": args.steps}  # fmt: skip
+            "cpu": cpu_flags(), "batch": args.batch, "warmup": args.warmup, "steps": args.steps,
+            "input_size": args.input_size or "model config"}  # fmt: skip
     print(
         f"# train_step  {meta['date']}  commit {meta['commit']}  torch {meta['torch']}  threads {meta['threads']}"
+        f"  frames {meta['input_size']}"
     )
     print(f"# cpu: {meta['cpu']}")
-    models = {name: setup_model(name, args.batch) for name in args.models}
+    models = {name: setup_model(name, args.batch, args.input_size) for name in args.models}
     cells = {(mn, on): setup_cell(mn, on, models[mn]) for mn in args.models for on in args.optims}
     for rnd in range(args.warmup + args.steps):
         for m in models.values():  # processor, train-time preprocessing of one batch

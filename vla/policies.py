@@ -32,6 +32,7 @@ from vla.conventions import action_space as get_action_space
 from vla.protocol import Policy, PolicySpec, validate_batch
 
 CHECKPOINT_CONFIG = "config.json"
+LEROBOT_CHECKPOINT_META = "pion_lerobot.json"  # = vla.interop.lerobot.policy_adapter.META_FILE
 REMOTE_SCHEMES = ("tcp://", "ipc://")
 REMOTE_FACTORY = "deploy.remote:RemotePolicy"
 
@@ -135,7 +136,12 @@ def load_policy(
                 raise PolicyLoadError(
                     f"{spec!r} is a checkpoint directory, but vla.models.checkpoint cannot be imported ({e})"
                 ) from e
-            policy = load_policy_dir(spec, **kwargs)
+            if (Path(spec) / LEROBOT_CHECKPOINT_META).is_file():  # pion-train model=lerobot checkpoint
+                from vla.interop.lerobot.protocol_policy import load_lerobot_policy
+
+                policy = load_lerobot_policy(spec, **kwargs)
+            else:
+                policy = load_policy_dir(spec, **kwargs)
         else:
             entry = POLICIES.get(spec)
             if entry is not None and entry.env_bound and env is None:

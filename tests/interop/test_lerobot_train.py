@@ -63,6 +63,12 @@ def test_act_pion_trains_checkpoints_and_reloads(dataset, tmp_path, monkeypatch,
     want = trained.predict_chunk(obs)
     assert want.shape == (2, 4, 7) and np.abs(want).max() > 0
     np.testing.assert_array_equal(reloaded.predict_chunk(obs), want)
+    # the directory is a policy spec like any checkpoint (pion-serve policy=<dir>, pion-eval policy=<dir>)
+    from vla.policies import load_policy
+
+    by_spec = load_policy(str(export), device="cpu", action_space="libero_osc_delta")
+    assert isinstance(by_spec, LerobotProtocolPolicy)
+    np.testing.assert_array_equal(by_spec.predict_chunk(obs), want)
     # lerobot's own loader (what lerobot-eval does) reads the same directory and acts the same
     from envs.eval.lerobot_policy import load as lerobot_stock
 
