@@ -46,8 +46,9 @@ def success_curves(arms: dict[str, list[dict]], png: Path, title: str) -> bool:
         steps = [s for s, _, _ in pts]
         rate = [100 * k / n for _, k, n in pts]
         ci = [wilson_interval(k, n) for _, k, n in pts]
-        err = [[r - 100 * lo for r, (lo, _) in zip(rate, ci, strict=True)],
-               [100 * hi - r for r, (_, hi) in zip(rate, ci, strict=True)]]  # fmt: skip
+        # clipped at 0: at k = 0 or k = n the Wilson bound equals the rate up to rounding (matplotlib refuses < 0)
+        err = [[max(0.0, r - 100 * lo) for r, (lo, _) in zip(rate, ci, strict=True)],
+               [max(0.0, 100 * hi - r) for r, (_, hi) in zip(rate, ci, strict=True)]]  # fmt: skip
         ax.errorbar(steps, rate, yerr=err, marker="o", capsize=3, lw=1.2, label=label)
     ax.set_xlabel("update")
     ax.set_ylabel("success % (Wilson 95% CI)")

@@ -85,3 +85,16 @@ def test_pion_results_cli(tmp_path, capsys):
     except SystemExit as e:
         assert e.code == 2
     assert "pion-results" in capsys.readouterr().err
+
+
+def test_curves_with_all_or_no_successes_plot(tmp_path):
+    """10/10 and 0/10 points (Wilson bound = rate up to rounding) must not break the error bars."""
+    store = tmp_path / "store.jsonl"
+    recs = [
+        _rec("x0", "pion", 0, [(5, 3, 10), (10, 10, 10)]),
+        _rec("y0", "adamw", 0, [(5, 0, 10), (10, 0, 10)]),
+    ]
+    store.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    text = write_report(store, tmp_path / "results.md", tmp_path / "img").read_text()
+    assert "| optimizer=pion | 0 | 10 | 10/10 | 100.0 | 72.2–100.0 |" in text
+    assert (tmp_path / "img" / "object_short_success.png").stat().st_size > 1000
