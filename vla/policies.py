@@ -32,7 +32,6 @@ from vla.conventions import action_space as get_action_space
 from vla.protocol import Policy, PolicySpec, validate_batch
 
 CHECKPOINT_CONFIG = "config.json"
-LEROBOT_CHECKPOINT_META = "pion_lerobot.json"  # = vla.interop.lerobot.policy_adapter.META_FILE
 REMOTE_SCHEMES = ("tcp://", "ipc://")
 REMOTE_FACTORY = "deploy.remote:RemotePolicy"
 
@@ -136,7 +135,9 @@ def load_policy(
                 raise PolicyLoadError(
                     f"{spec!r} is a checkpoint directory, but vla.models.checkpoint cannot be imported ({e})"
                 ) from e
-            if (Path(spec) / LEROBOT_CHECKPOINT_META).is_file():  # pion-train model=lerobot checkpoint
+            from vla.interop.lerobot.policy_adapter import is_lerobot_checkpoint
+
+            if is_lerobot_checkpoint(spec):  # pion-train model=lerobot checkpoint
                 from vla.interop.lerobot.protocol_policy import load_lerobot_policy
 
                 policy = load_lerobot_policy(spec, **kwargs)
