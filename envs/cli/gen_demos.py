@@ -35,7 +35,7 @@ class GenDemosConfig:
     seed: int = 0  # init-state order, env seed, action noise
     resolution: int = 256  # defaults to env.resolution in the YAML
     layout: str = "lerobot"  # lerobot | openpi
-    workers: int = 1  # parallel simulator processes
+    workers: Any = "auto"  # parallel simulator processes: a number, or "auto" = one per core
     action_noise: float = 0.0  # std of Gaussian noise on the 6 motion dims
     max_attempts_per_task: int = 100
     merge_every: int = 20  # re-merge the loadable dataset every N new episodes
@@ -58,6 +58,17 @@ def task_ids(spec: Any, suite: str) -> list[int]:
         raise ValueError(f"tasks must be 'all', an int or a list of ints, got {spec!r}") from e
 
 
+def resolve_workers(spec: Any) -> int:
+    """Workers "auto" -> one simulator process per core (`envs.datagen.generate.MAX_WORKERS`); else the number itself."""
+    from envs.datagen.generate import MAX_WORKERS
+
+    if spec == "auto":
+        return MAX_WORKERS
+    if isinstance(spec, int) and not isinstance(spec, bool):
+        return spec  # range-checked by envs.datagen.generate.validate
+    raise ValueError(f"workers must be 'auto' or a number, got {spec!r}")
+
+
 def run(cfg: GenDemosConfig | Any) -> Path | None:
     """Generate from a validated config (a composed DictConfig is validated first); bad input raises ValueError."""
     from envs.datagen.generate import GenConfig, generate
@@ -70,6 +81,7 @@ def run(cfg: GenDemosConfig | Any) -> Path | None:
     gen = build_from(
         GenConfig,
         cfg,
+        workers=resolve_workers(cfg.workers),
         suite=cfg.env.suite,
         tasks=task_ids(cfg.tasks, cfg.env.suite),
         out=Path(cfg.out),

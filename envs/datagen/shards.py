@@ -59,7 +59,10 @@ def write_shard(
     )
     for t in range(demo.length):
         ds.add_frame({layout.keys[k]: demo.frames[k][t] for k in layout.keys} | {"task": demo.task})
-    ds.save_episode()
+    # In-process encoding: lerobot's default spawns one fresh interpreter per camera per episode, each
+    # importing torch + lerobot (~15 s of CPU) to encode a few seconds of video, which cost more CPU than
+    # simulating the episode and halved the episodes/hour of every generation worker.
+    ds.save_episode(parallel_encoding=False)
     ds.finalize()
     info = asdict(demo.result) | {
         "frames": demo.length,

@@ -101,6 +101,45 @@ def test_scan_ignores_partial_shards_and_cleans_them(tmp_path):
     assert not partial.exists()
 
 
+def test_video_shard_is_encoded_in_process(tmp_path, monkeypatch):
+    """lerobot's default parallel encoding spawns a fresh interpreter per camera per episode (~15 s of CPU
+    each for imports alone); a shard must encode its videos in the generating process."""
+    import concurrent.futures
+
+    from vla.data.layouts import get_layout
+
+    def no_pool(*a, **k):
+        raise AssertionError("write_shard started a process pool")
+
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", no_pool)
+    shard = shards.write_shard(tmp_path, 0, 0, _demo(4), get_layout("lerobot"), 32, use_videos=True)
+    assert len(list((shard / "videos").rglob("*.mp4"))) == 2  # both cameras
+
+
+@pytest.mark.parametrize(("cores", "processes", "expected"), [(2, 2, "0"), (8, 2, "4"), (4, 3, "0")])
+def test_renderer_thread_share(monkeypatch, cores, processes, expected):
+    from envs.libero_bootstrap import share_cores_between_renderers
+
+    monkeypatch.delenv("LP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: cores)
+    share_cores_between_renderers(processes)
+    assert os.environ["LP_NUM_THREADS"] == expected
+    monkeypatch.setenv("LP_NUM_THREADS", "3")  # a user's own setting wins
+    share_cores_between_renderers(processes)
+    assert os.environ["LP_NUM_THREADS"] == "3"
+
+
+def test_cli_workers_auto_is_one_per_core(monkeypatch):
+    import envs.datagen.generate as generate
+    from envs.cli.gen_demos import resolve_workers
+
+    monkeypatch.setattr(generate, "MAX_WORKERS", 6)
+    assert resolve_workers("auto") == 6
+    assert resolve_workers(3) == 3
+    with pytest.raises(ValueError, match="workers must be 'auto' or a number"):
+        resolve_workers("many")
+
+
 def test_parse_ids():
     assert parse_ids("all", 3, "tasks") == [0, 1, 2]
     assert parse_ids("0-2,5", 10, "tasks") == [0, 1, 2, 5]
