@@ -128,15 +128,10 @@ def share_cores_between_renderers(n_processes: int) -> None:
     Mesa's llvmpipe rasterises with one thread per core in every process, so two rendering workers on
     two cores run four threads and contend. Measured (libero_object, 256x256, two cameras, 2 cores):
     one process renders a frame in ~115 ms with 2 threads, ~162 ms with 1 -- so two single-threaded
-    workers deliver ~1.4x the frames of one two-threaded process. A share of one core means
-    LP_NUM_THREADS=0 (rasterise in the calling thread, no hand-off to a helper thread): at 128x128 that
-    measured 187 ms of CPU per two-camera step against 215 ms with one helper thread. LIBERO scenes are
-    vertex-bound (~300k triangles per camera), so the resolution barely changes these numbers.
-    A user's own LP_NUM_THREADS wins.
+    workers deliver ~1.4x the frames of one two-threaded process. A user's own LP_NUM_THREADS wins.
     """
     if n_processes > 1:
-        share = (os.cpu_count() or 1) // n_processes
-        os.environ.setdefault("LP_NUM_THREADS", str(share if share > 1 else 0))
+        os.environ.setdefault("LP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // n_processes)))
 
 
 def bootstrap(assets_dir: str | os.PathLike | None = None) -> LiberoPaths:

@@ -116,7 +116,7 @@ def test_video_shard_is_encoded_in_process(tmp_path, monkeypatch):
     assert len(list((shard / "videos").rglob("*.mp4"))) == 2  # both cameras
 
 
-@pytest.mark.parametrize(("cores", "processes", "expected"), [(2, 2, "0"), (8, 2, "4"), (4, 3, "0")])
+@pytest.mark.parametrize(("cores", "processes", "expected"), [(2, 2, "1"), (8, 2, "4"), (4, 3, "1")])
 def test_renderer_thread_share(monkeypatch, cores, processes, expected):
     from envs.libero_bootstrap import share_cores_between_renderers
 
