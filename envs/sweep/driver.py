@@ -6,7 +6,9 @@ Every cell is checked first (its pion-train config composed and validated), so a
 hours of work. Then, cell by cell: `runner.run(cell, stop)` -> one record appended to the results store. A cell
 whose last record is `done` (or `failed`, unless `retry_failed`) is skipped; a `partial` one or one without a
 record is run again, and the runner resumes it from its last checkpoint and its finished evaluations.
-Records carry the cell's cumulative wall time over all the invocations that worked on it.
+Records carry the cell's cumulative wall time over all the invocations that worked on it. A grid with a
+`perturb` section also re-opens `done` cells whose record lacks that perturbation spec's results: the runner
+reuses their run directory, so only the perturbed evaluation runs (GridSpec.perturb, envs.sweep.grid.PerturbSpec).
 
 Stopping: `max_cells` (cells run by this invocation), `time_limit_h` (checked between stages; the cell in
 progress is recorded as `partial`), Ctrl-C (the cell in progress is recorded as `partial`, exit status 130).
@@ -46,10 +48,20 @@ def cell_command(command: str, cell: Cell) -> str:
     return f"{command} only=[{cell.hash}]"
 
 
+def needs_perturbation(grid: GridSpec, record: dict) -> bool:
+    """A finished record that lacks the results of the grid's perturbation spec."""
+    if grid.perturb is None or record.get("status") != "done":
+        return False
+    return (record.get("perturb") or {}).get("spec") != grid.perturb.as_dict()
+
+
 def _record(
     grid: GridSpec, cell: Cell, result: dict, command: str, wall_s: float, before: dict | None
 ) -> dict:
-    prior = float(before.get("wall_s", 0.0)) if before and before.get("status") == "partial" else 0.0
+    carried = before is not None and before.get("status") in ("partial", "done")  # re-opened, not retried
+    prior = float(before.get("wall_s", 0.0)) if carried else 0.0
+    if carried and result.get("train_s") is not None and before.get("train_s") is not None:
+        result = {**result, "train_s": round(float(before["train_s"]) + float(result["train_s"]), 1)}
     return {
         "hash": cell.hash,
         "grid": grid.name,
@@ -69,13 +81,17 @@ def _fmt_eta(seconds: float) -> str:
     return f"{m // 60}h{m % 60:02d}m" if m >= 60 else f"{m}m{int(seconds % 60):02d}s"
 
 
-def describe(cells: list[Cell], store: ResultsStore, plans: dict[str, dict]) -> list[str]:
+def describe(
+    cells: list[Cell], store: ResultsStore, plans: dict[str, dict], grid: GridSpec | None = None
+) -> list[str]:
     """One line per cell: hash, levels, steps, stored status (the dry-run listing)."""
     latest = store.latest()
     lines = []
     for c in cells:
         status = latest[c.hash]["status"] if c.hash in latest else "todo"
-        lines.append(f"{c.hash}  {status:8s} {plans[c.hash]['steps']:>6} steps  {c.label}")
+        todo = grid is not None and c.hash in latest and needs_perturbation(grid, latest[c.hash])
+        note = "  (perturbation suite to run)" if todo else ""
+        lines.append(f"{c.hash}  {status:8s} {plans[c.hash]['steps']:>6} steps  {c.label}{note}")
     return lines
 
 
@@ -93,10 +109,11 @@ def run_sweep(
     plans = {c.hash: runner.preflight(c) for c in cells}  # every config checked before anything runs
     summary = SweepSummary(cells=len(cells))
     if grid.dry_run:
-        for line in describe(cells, store, plans):
+        for line in describe(cells, store, plans, grid):
             log(line)
         return summary
-    finished = store.finished(grid.retry_failed)
+    latest = store.latest()
+    finished = {h for h in store.finished(grid.retry_failed) if not needs_perturbation(grid, latest[h])}
     summary.skipped = [c.hash for c in cells if c.hash in finished]
     todo = [c for c in cells if c.hash not in finished]
     log(

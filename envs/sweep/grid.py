@@ -78,6 +78,45 @@ class EvalSpec:
 
 
 @dataclass
+class PerturbSpec:
+    """Robustness of each cell's final policy: its clean held-out episodes replayed under LIBERO-Plus-style
+    perturbations (envs.eval.perturb), every category at every severity.
+
+    This is an extra evaluation of a trained cell, so it is NOT part of the cell hash: adding or changing it
+    re-opens finished cells for this stage only (their run directory is reused: training and the clean
+    evaluations resume as no-ops). The spec is stored with the results, and only a record whose stored spec
+    equals the grid's counts as finished."""
+
+    categories: list[str] = field(default_factory=lambda: ["all"])  # envs.eval.perturb.CATEGORIES, or "all"
+    severities: list[int] = field(default_factory=lambda: [3])  # 1..5 (envs.eval.perturb)
+    trials_per_task: int | None = None  # the first N held-out init states per task (null = all of eval's)
+
+    def __post_init__(self) -> None:
+        from envs.eval.perturb import expand_categories
+
+        if not self.categories:
+            raise ValueError("grid perturb.categories is empty; give categories or 'all'")
+        try:
+            self.categories = expand_categories(
+                list(self.categories) if self.categories != "all" else ["all"]
+            )
+        except ValueError as e:
+            raise ValueError(f"grid perturb.categories: {e}") from None
+        if not self.severities or any(not 1 <= int(s) <= 5 for s in self.severities):
+            raise ValueError(
+                f"grid perturb.severities must be a non-empty list of 1..5, got {self.severities}"
+            )
+        self.severities = [int(s) for s in self.severities]
+        if self.trials_per_task is not None and self.trials_per_task < 1:
+            raise ValueError("grid perturb.trials_per_task must be >= 1 (or null for all)")
+
+    def as_dict(self) -> dict:
+        from dataclasses import asdict
+
+        return asdict(self)
+
+
+@dataclass
 class GridSpec:
     """One grid file, validated (unknown keys raise)."""
 
@@ -88,6 +127,7 @@ class GridSpec:
     base: dict[str, Any] = field(default_factory=dict)  # overrides shared by every cell
     eval: EvalSpec = field(default_factory=EvalSpec)
     exclude: list[dict[str, Any]] = field(default_factory=list)  # partial assignments to leave out
+    perturb: PerturbSpec | None = None  # robustness of the final checkpoint (not hashed; see PerturbSpec)
     description: str = ""  # what the grid measures (copied into the report)
     store: str = "docs/results/store.jsonl"  # the committed results store (JSONL, one line per finished cell)
     out_dir: str = "outputs/sweep"  # run directories: <out_dir>/<name>/<hash>/

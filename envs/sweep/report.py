@@ -4,7 +4,8 @@ For each grid: one table per level of the `budget` axis (one table when there is
 levels of the other axes, `seed` pooled) with the success at the last checkpoint every seed evaluated, its
 Wilson 95% CI and the cells it pools; the significant differences (two-proportion z-test, Holm-corrected per
 table, alpha 0.05; envs/sweep/significance.py); success-vs-step curves and, when logged, diagnosis plots
-(PNG under docs/img/results/); and a provenance table giving every cell's exact command, commit, machine,
+(PNG under docs/img/results/); the perturbation table when the grid has a `perturb` section
+(envs/sweep/robustness.py); and a provenance table giving every cell's exact command, commit, machine,
 date and wall time. Failed cells appear only in the provenance table.
 """
 
@@ -15,6 +16,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from envs.sweep.plots import diagnosis_plots, pooled_curve, success_curves
+from envs.sweep.robustness import perturbation_lines
 from envs.sweep.significance import compare_all
 from envs.sweep.store import ResultsStore
 from vla.stats import wilson_interval
@@ -93,7 +95,8 @@ def budget_section(
         lines += [f"![success vs update, {title}]({_rel(png, doc_dir)})", ""]
     for path in diagnosis_plots(arms, img_dir / slug, title):
         lines += [f"![{path.stem}]({_rel(path, doc_dir)})", ""]
-    return lines
+    png = img_dir / f"{slug}_perturbations.png"
+    return lines + perturbation_lines(arms, png, _rel(png, doc_dir), title)
 
 
 def significance_lines(finals: dict[str, tuple[int, int]]) -> list[str]:

@@ -23,10 +23,15 @@ from pathlib import Path
 from typing import Any
 
 from envs.sweep.grid import Cell, GridSpec
-from envs.sweep.hashing import composed_digest
+from envs.sweep.hashing import composed_digest, digest
 
 MAX_POINTS = 60  # points kept per logged curve in the store (evenly thinned, last one always kept)
 EVAL_DIR = "sweep_evals"
+
+
+def perturbed_dir_prefix(spec) -> str:
+    """sweep_evals/perturbed_<spec digest>_step_N/: one directory per perturbation spec and checkpoint."""
+    return f"perturbed_{digest(spec.as_dict())[:8]}_step_"
 
 
 def eval_steps(steps: int, every: int) -> list[int]:
@@ -151,7 +156,9 @@ class CellRunner:
         return {"steps": int(cfg["steps"]), "composed_digest": composed_digest(cfg)}
 
     # ---- the stages -------------------------------------------------------------------------------------
-    def evaluate(self, cell: Cell, step: int, cfg: dict) -> dict:
+    def _evaluate(
+        self, cell: Cell, step: int, cfg: dict, out_name: str, perturbations, per_task=None
+    ) -> dict:
         from envs.eval import EvalRun, build_episodes, evaluate
         from vla.train.state import complete_checkpoints
 
@@ -161,15 +168,29 @@ class CellRunner:
             raise RuntimeError(f"cell {cell.hash}: no complete checkpoint for step {step} to evaluate")
         episodes = []
         for task, states in init.items():
-            episodes += build_episodes([ev.suite], [task], len(states), [ev.seed], init_states=states)
+            states = states[:per_task] if per_task else states
+            episodes += build_episodes(
+                [ev.suite], [task], len(states), [ev.seed], init_states=states, perturbations=perturbations
+            )
         device = str(cfg.get("device", "cpu"))
         run = EvalRun(
-            out_dir=self.run_dir(cell) / EVAL_DIR / f"step_{step:08d}", policy=str(found / "pretrained"),
+            out_dir=self.run_dir(cell) / EVAL_DIR / out_name, policy=str(found / "pretrained"),
             policy_kwargs={"device": "cuda" if device.startswith("cuda") else "cpu"}, workers=ev.workers,
             resolution=ev.resolution, max_steps=ev.max_steps, videos_per_task=0, plot=False,
             progress=self.progress,
         )  # fmt: skip
         return evaluate(run, episodes)
+
+    def evaluate(self, cell: Cell, step: int, cfg: dict) -> dict:
+        """Clean evaluation of one checkpoint on the held-out init states (resumes episode by episode)."""
+        return self._evaluate(cell, step, cfg, f"step_{step:08d}", (("none", 0),))
+
+    def evaluate_perturbed(self, cell: Cell, step: int, cfg: dict) -> dict:
+        """The grid's perturbation suite (every category x severity) on one checkpoint's held-out episodes."""
+        spec = self.grid.perturb
+        pairs = [(c, s) for c in spec.categories for s in spec.severities]
+        name = f"{perturbed_dir_prefix(spec)}{step:08d}"
+        return self._evaluate(cell, step, cfg, name, pairs, spec.trials_per_task)
 
     def run(self, cell: Cell, stop: Callable[[], bool] = lambda: False) -> dict:
         """Train (or resume), evaluate each checkpoint not evaluated yet, return the cell's result."""
@@ -182,11 +203,41 @@ class CellRunner:
         t0 = time.monotonic()
         run_training(cfg)
         train_s = time.monotonic() - t0
-        for step in eval_steps(int(cfg["steps"]), self.grid.eval.every):
+        steps = eval_steps(int(cfg["steps"]), self.grid.eval.every)
+        for step in steps:
             if stop():
                 return self.collect(cell, status="partial", train_s=train_s)
             self.evaluate(cell, step, cfg)
+        if self.grid.perturb is not None:
+            if stop():
+                return self.collect(cell, status="partial", train_s=train_s)
+            self.evaluate_perturbed(cell, steps[-1], cfg)
         return self.collect(cell, status="done", train_s=train_s)
+
+    def _collect_perturbed(self, run_dir: Path, init: dict[int, list[int]]) -> dict | None:
+        """The grid's perturbation results at the latest step that has all of them; None when incomplete."""
+        spec = self.grid.perturb
+        if spec is None:
+            return None
+        per_task = [len(s[: spec.trials_per_task] if spec.trials_per_task else s) for s in init.values()]
+        expected = sum(per_task) * len(spec.categories) * len(spec.severities) or None
+        prefix = perturbed_dir_prefix(spec)
+        for path in sorted((run_dir / EVAL_DIR).glob(f"{prefix}*/summary.json"), reverse=True):
+            summary = json.loads(path.read_text())
+            cats = summary.get("categories", {})
+            if expected is not None and summary["overall"]["episodes"] != expected:
+                continue  # interrupted: resumed by the next run, not reported
+            keep = ("successes", "episodes", "ci95")
+            return {
+                "spec": spec.as_dict(),
+                "step": int(path.parent.name.removeprefix(prefix)),
+                "categories": {
+                    c: {k: cats[c][k] for k in keep}
+                    | {"severities": {s: {k: v[k] for k in keep} for s, v in cats[c]["severities"].items()}}
+                    for c in spec.categories
+                },
+            }
+        return None
 
     def collect(self, cell: Cell, status: str = "partial", train_s: float | None = None) -> dict:
         """The cell's results as its run directory holds them (complete evaluations only)."""
@@ -194,7 +245,7 @@ class CellRunner:
         init = self._data[1] if self._data is not None else {}  # never generate data just to collect
         expected = sum(len(s) for s in init.values()) or None
         evals = []
-        for path in sorted((run_dir / EVAL_DIR).glob("step_*/summary.json")):
+        for path in sorted((run_dir / EVAL_DIR).glob("step_*/summary.json")):  # clean evaluations
             overall = json.loads(path.read_text())["overall"]
             if expected is not None and overall["episodes"] != expected:
                 continue  # interrupted evaluation: resumed by the next run, not reported
@@ -202,6 +253,7 @@ class CellRunner:
                 "step": int(path.parent.name.split("_")[1]), "successes": overall["successes"],
                 "episodes": overall["episodes"], "ci95": overall["ci95"],
             })  # fmt: skip
+        perturbed = self._collect_perturbed(run_dir, init)
         metrics = _jsonl(run_dir / "metrics.jsonl")
         zero = [
             {
@@ -227,6 +279,7 @@ class CellRunner:
             "train_s": round(train_s, 1) if train_s is not None else None,
             "eval_init_states": {str(t): s for t, s in init.items()},
             "evals": evals,
+            **({"perturb": perturbed} if perturbed else {}),
             "loss_curve": _thin(losses),
             "zero_update_frac": _thin(zero),
             "spectral": _thin(spectral),

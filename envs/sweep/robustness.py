@@ -1,0 +1,101 @@
+"""The results doc's perturbation table: each arm's final policy under the LIBERO-Plus-style categories.
+
+Rows are arms (seeds pooled), columns the clean success at the same checkpoint and each perturbation category
+(all severities of the grid's spec pooled), as successes/episodes and percent, plus the mean over categories
+(the paper's "Total" column is the success over all perturbed episodes, which equals that mean when every
+category has the same number of episodes, as here). A grouped bar chart with Wilson 95% bars goes next to it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from vla.stats import wilson_interval
+
+
+def _pooled(records: list[dict]) -> dict | None:
+    """{"step", "clean": (k, n), "categories": {cat: (k, n)}, "spec"} over the arm's seeds; None if any lacks it."""
+    results = [r.get("perturb") for r in records]
+    if not results or any(p is None for p in results):
+        return None
+    if len({(p["step"], tuple(p["categories"])) for p in results}) != 1:
+        return None  # seeds perturbed at different checkpoints or categories: not poolable
+    step = results[0]["step"]
+    cats: dict[str, list[int]] = {c: [0, 0] for c in results[0]["categories"]}
+    clean = [0, 0]
+    for r, p in zip(records, results, strict=True):
+        for c, v in p["categories"].items():
+            cats[c][0] += int(v["successes"])
+            cats[c][1] += int(v["episodes"])
+        for e in r.get("evals", []):
+            if int(e["step"]) == step:
+                clean[0] += int(e["successes"])
+                clean[1] += int(e["episodes"])
+    return {"step": step, "clean": tuple(clean), "categories": {c: tuple(v) for c, v in cats.items()},
+            "spec": results[0]["spec"]}  # fmt: skip
+
+
+def _cell(k: int, n: int) -> str:
+    return f"{k}/{n} ({100 * k / n:.0f}%)" if n else "-"
+
+
+def perturbation_lines(arms: dict[str, list[dict]], png: Path, rel_png: str, title: str) -> list[str]:
+    """Markdown for the table (and the PNG written to `png`); [] when no arm has perturbation results."""
+    pooled = {label: p for label, recs in arms.items() if (p := _pooled(recs)) is not None}
+    if not pooled:
+        return []
+    cats = list(next(iter(pooled.values()))["categories"])
+    spec = next(iter(pooled.values()))["spec"]
+    sev = ", ".join(str(s) for s in spec["severities"])
+    lines = [
+        f"#### Perturbations ({title})",
+        "",
+        f"Final checkpoint of each arm on the same held-out init states under the built-in LIBERO-Plus-style "
+        f"suite (`envs/eval/perturb`), severity {sev}; seeds pooled. Grid key `perturb` "
+        f"(trials per task: {spec['trials_per_task'] or 'all held-out'}).",
+        "",
+        "| arm | update | clean | " + " | ".join(cats) + " | mean of categories |",
+        "|---|---|---|" + "---|" * len(cats) + "---|",
+    ]
+    for label, p in pooled.items():
+        ks = [p["categories"][c] for c in cats]
+        k_all, n_all = sum(k for k, _ in ks), sum(n for _, n in ks)
+        lines.append(
+            f"| {label} | {p['step']} | {_cell(*p['clean'])} | "
+            + " | ".join(_cell(k, n) for k, n in ks)
+            + f" | {_cell(k_all, n_all)} |"
+        )
+    missing = [label for label in arms if label not in pooled]
+    if missing:
+        lines += ["", f"Not perturbed yet: {', '.join(missing)}."]
+    _bar_chart(pooled, cats, png, title)
+    return [*lines, "", f"![perturbations, {title}]({rel_png})", ""]
+
+
+def _bar_chart(pooled: dict[str, dict], cats: list[str], png: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    columns = ["clean", *cats]
+    fig, ax = plt.subplots(figsize=(8.0, 3.8))
+    width = 0.8 / len(pooled)
+    for i, (label, p) in enumerate(pooled.items()):
+        points = [p["clean"], *(p["categories"][c] for c in cats)]
+        rate = [100 * k / n if n else 0.0 for k, n in points]
+        ci = [wilson_interval(k, n) if n else (0.0, 0.0) for k, n in points]
+        err = [[max(0.0, r - 100 * lo) for r, (lo, _) in zip(rate, ci, strict=True)],
+               [max(0.0, 100 * hi - r) for r, (_, hi) in zip(rate, ci, strict=True)]]  # fmt: skip
+        xs = [j + (i - (len(pooled) - 1) / 2) * width for j in range(len(columns))]
+        ax.bar(xs, rate, width, yerr=err, capsize=2, label=f"{label} (update {p['step']})")
+    ax.set_xticks(range(len(columns)), columns, fontsize=8)
+    ax.set_ylabel("success % (Wilson 95% CI)")
+    ax.set_ylim(0, 105)
+    ax.set_title(f"{title}: final policy under perturbations", fontsize=9)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    png.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(png, dpi=110)
+    plt.close(fig)
