@@ -170,3 +170,53 @@ def test_cli_bad_input_is_one_line_and_exit_2(argv, message, capsys):
         main(argv)
     err = capsys.readouterr().err.strip()
     assert e.value.code == 2 and len(err.splitlines()) == 1 and message in err
+
+
+def test_a_perturb_section_reopens_done_cells_for_that_stage_only(tmp_path):
+    from envs.sweep.grid import PerturbSpec, expand
+
+    class Clock:
+        t = 0.0
+
+        def __call__(self):
+            return self.t
+
+    class Perturbing(FakeRunner):
+        def __init__(self, spec, **kw):
+            super().__init__(**kw)
+            self.spec = spec
+
+        def run(self, cell, stop):
+            result = super().run(cell, stop)
+            cats = {
+                c: {"successes": 1, "episodes": 4, "ci95": [0, 1], "severities": {}}
+                for c in self.spec.categories
+            }
+            return {
+                **result,
+                "train_s": 1.0,
+                "perturb": {"spec": self.spec.as_dict(), "step": 10, "categories": cats},
+            }
+
+    clock = Clock()
+    plain = _grid(tmp_path)
+    _sweep(plain, FakeRunner(clock=clock), clock=clock)
+    hashes = {r["hash"] for r in ResultsStore(plain.store).records()}
+    spec = PerturbSpec(categories=["light", "noise"], severities=[2])
+    perturbed = _grid(tmp_path, perturb=spec)
+    assert {c.hash for c in expand(perturbed)} == hashes  # perturbation settings are not part of the hash
+    lines: list[str] = []
+    run_sweep(
+        _grid(tmp_path, perturb=spec, dry_run=True), FakeRunner(), "c", log=lines.append, progress=False
+    )
+    assert all(ln.endswith("(perturbation suite to run)") for ln in lines) and len(lines) == 4
+    runner = Perturbing(spec, clock=clock)
+    assert len(_sweep(perturbed, runner, clock=clock).ran) == 4  # every done cell re-opened once
+    latest = ResultsStore(plain.store).latest()
+    assert all(r["perturb"]["spec"]["categories"] == ["light", "noise"] for r in latest.values())
+    assert all(r["wall_s"] == 200.0 for r in latest.values())  # cumulative: training run + perturbation run
+    again = Perturbing(spec)
+    assert _sweep(perturbed, again).ran == [] and again.calls == []  # finished for this spec
+    assert _sweep(plain, FakeRunner()).ran == []  # a grid without `perturb` asks nothing more
+    other = PerturbSpec(categories=["light", "noise"], severities=[4])
+    assert len(_sweep(_grid(tmp_path, perturb=other), Perturbing(other)).ran) == 4  # another spec: run again

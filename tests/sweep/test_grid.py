@@ -99,3 +99,26 @@ def test_grid_overrides_and_bad_keys():
         load_grid("object_lr", ["bogus=1"])
     with pytest.raises(FileNotFoundError, match="unknown grid 'nope'; known: object_lr"):
         load_grid("nope")
+
+
+def test_perturb_spec_is_validated_and_not_hashed():
+    from envs.eval.perturb import CATEGORIES
+    from envs.sweep.grid import PerturbSpec
+
+    assert PerturbSpec().categories == list(CATEGORIES) and PerturbSpec().severities == [3]
+    assert PerturbSpec(categories="all").categories == list(CATEGORIES)
+    for kw, message in [
+        ({"categories": ["lighting"]}, "unknown perturbation categories"),
+        ({"categories": []}, "empty"),
+        ({"severities": [0]}, "1..5"),
+        ({"severities": []}, "1..5"),
+        ({"trials_per_task": 0}, ">= 1"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            PerturbSpec(**kw)
+    plain = [c.hash for c in expand(_grid())]
+    assert [c.hash for c in expand(_grid(perturb=PerturbSpec(severities=[5])))] == plain
+    grid = load_grid("object_task0", ["perturb.categories=[camera,noise]", "perturb.severities=[1,5]"])
+    assert grid.perturb.categories == ["camera", "noise"] and grid.perturb.severities == [1, 5]
+    with pytest.raises(ValueError, match="unknown perturbation categories"):
+        load_grid("object_task0", ["perturb.categories=[fog]"])

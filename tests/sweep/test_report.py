@@ -98,3 +98,33 @@ def test_curves_with_all_or_no_successes_plot(tmp_path):
     text = write_report(store, tmp_path / "results.md", tmp_path / "img").read_text()
     assert "| optimizer=pion | 0 | 10 | 10/10 | 100.0 | 72.2–100.0 |" in text
     assert (tmp_path / "img" / "object_short_success.png").stat().st_size > 1000
+
+
+def _perturb(step, per_cat):
+    spec = {"categories": list(per_cat), "severities": [3], "trials_per_task": None}
+    cats = {c: {"successes": k, "episodes": n, "ci95": [0, 1], "severities": {"3": {"successes": k, "episodes": n,
+            "ci95": [0, 1]}}} for c, (k, n) in per_cat.items()}  # fmt: skip
+    return {"spec": spec, "step": step, "categories": cats}
+
+
+def test_perturbation_table_pools_seeds_and_draws_a_chart(tmp_path):
+    recs = [
+        _rec("a0", "adamw", 0, [(5, 1, 10), (10, 3, 10)], perturb=_perturb(10, {"light": (1, 10), "noise": (0, 10)})),
+        _rec("a1", "adamw", 1, [(10, 4, 10)], perturb=_perturb(10, {"light": (2, 10), "noise": (1, 10)})),
+        _rec("p0", "pion", 0, [(10, 9, 10)], perturb=_perturb(10, {"light": (8, 10), "noise": (5, 10)})),
+        _rec("m0", "muon", 0, [(10, 7, 10)]),
+    ]  # fmt: skip
+    store = tmp_path / "store.jsonl"
+    store.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    out, img = tmp_path / "results.md", tmp_path / "img"
+    text = write_report(store, out, img).read_text()
+    assert "#### Perturbations (object, budget short)" in text and "severity 3; seeds pooled" in text
+    assert "| arm | update | clean | light | noise | mean of categories |" in text
+    assert "| optimizer=adamw | 10 | 7/20 (35%) | 3/20 (15%) | 1/20 (5%) | 4/40 (10%) |" in text
+    assert "| optimizer=pion | 10 | 9/10 (90%) | 8/10 (80%) | 5/10 (50%) | 13/20 (65%) |" in text
+    assert "Not perturbed yet: optimizer=muon." in text
+    assert (img / "object_short_perturbations.png").stat().st_size > 1000
+    assert "](img/object_short_perturbations.png)" in text
+    plain = [{k: v for k, v in r.items() if k != "perturb"} for r in recs]
+    store.write_text("".join(json.dumps(r) + "\n" for r in plain))
+    assert "Perturbations" not in write_report(store, out, tmp_path / "img2").read_text()
