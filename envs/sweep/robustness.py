@@ -44,8 +44,10 @@ def perturbation_lines(arms: dict[str, list[dict]], png: Path, rel_png: str, tit
     pooled = {label: p for label, recs in arms.items() if (p := _pooled(recs)) is not None}
     if not pooled:
         return []
-    cats = list(next(iter(pooled.values()))["categories"])
     spec = next(iter(pooled.values()))["spec"]
+    cats = [
+        c for c in spec["categories"] if c in next(iter(pooled.values()))["categories"]
+    ]  # the spec's order
     sev = ", ".join(str(s) for s in spec["severities"])
     lines = [
         f"#### Perturbations ({title})",

@@ -109,19 +109,19 @@ def _perturb(step, per_cat):
 
 def test_perturbation_table_pools_seeds_and_draws_a_chart(tmp_path):
     recs = [
-        _rec("a0", "adamw", 0, [(5, 1, 10), (10, 3, 10)], perturb=_perturb(10, {"light": (1, 10), "noise": (0, 10)})),
-        _rec("a1", "adamw", 1, [(10, 4, 10)], perturb=_perturb(10, {"light": (2, 10), "noise": (1, 10)})),
-        _rec("p0", "pion", 0, [(10, 9, 10)], perturb=_perturb(10, {"light": (8, 10), "noise": (5, 10)})),
+        _rec("a0", "adamw", 0, [(5, 1, 10), (10, 3, 10)], perturb=_perturb(10, {"noise": (0, 10), "light": (1, 10)})),
+        _rec("a1", "adamw", 1, [(10, 4, 10)], perturb=_perturb(10, {"noise": (1, 10), "light": (2, 10)})),
+        _rec("p0", "pion", 0, [(10, 9, 10)], perturb=_perturb(10, {"noise": (5, 10), "light": (8, 10)})),
         _rec("m0", "muon", 0, [(10, 7, 10)]),
     ]  # fmt: skip
-    store = tmp_path / "store.jsonl"
-    store.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    store = tmp_path / "store.jsonl"  # written as the store writes it (sorted keys): columns follow the spec
+    store.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in recs))
     out, img = tmp_path / "results.md", tmp_path / "img"
     text = write_report(store, out, img).read_text()
     assert "#### Perturbations (object, budget short)" in text and "severity 3; seeds pooled" in text
-    assert "| arm | update | clean | light | noise | mean of categories |" in text
-    assert "| optimizer=adamw | 10 | 7/20 (35%) | 3/20 (15%) | 1/20 (5%) | 4/40 (10%) |" in text
-    assert "| optimizer=pion | 10 | 9/10 (90%) | 8/10 (80%) | 5/10 (50%) | 13/20 (65%) |" in text
+    assert "| arm | update | clean | noise | light | mean of categories |" in text
+    assert "| optimizer=adamw | 10 | 7/20 (35%) | 1/20 (5%) | 3/20 (15%) | 4/40 (10%) |" in text
+    assert "| optimizer=pion | 10 | 9/10 (90%) | 5/10 (50%) | 8/10 (80%) | 13/20 (65%) |" in text
     assert "Not perturbed yet: optimizer=muon." in text
     assert (img / "object_short_perturbations.png").stat().st_size > 1000
     assert "](img/object_short_perturbations.png)" in text

@@ -1,6 +1,7 @@
 """A real 2-cell sweep end to end (slow, ~2 min): tiny VLA-Adapter, synthetic LeRobot dataset, LIBERO evaluation
-at two checkpoints per cell. The sweep is SIGKILLed inside the second cell; the re-run skips the first cell,
-resumes the second from its checkpoint and records it; pion-results renders both arms."""
+at two checkpoints per cell, then the perturbation stage (two categories) on the final one. The sweep is SIGKILLed
+inside the second cell; the re-run skips the first cell, resumes the second from its checkpoint and records it;
+pion-results renders both arms and their perturbation table."""
 
 from __future__ import annotations
 
@@ -39,6 +40,7 @@ def _grid_file(tmp: Path) -> Path:
         "data": {"root": str(root), "repo_id": "local/test"},
         "eval": {"every": 2, "suite": "libero_object", "task_ids": [0], "init_states": [0], "max_steps": 8,
                  "workers": 1, "resolution": 64},
+        "perturb": {"categories": ["light", "language"], "severities": [2]},
         "axes": {"optimizer": {"adamw": {"optim": "adamw"},
                                "pion": {"optim": "pion", "optim.pion.ns_dtype": "float32",
                                         "optim.muon.ns_dtype": "float32"}}},
@@ -85,10 +87,18 @@ def test_killed_real_sweep_resumes_only_the_missing_cell(tmp_path):
         assert all(e["episodes"] == 1 for e in rec["evals"]) and rec["trained_steps"] == 4
         assert rec["spectral"] and rec["command"].endswith(f"only=[{rec['hash']}]")
     assert records[1]["zero_update_frac"]  # Pion/Muon groups report their exactly-zero update fraction
+    for rec in records:  # the final checkpoint under each perturbation category, one episode each
+        assert rec["perturb"]["step"] == 4 and rec["perturb"]["spec"]["severities"] == [2]
+        assert {c: v["episodes"] for c, v in rec["perturb"]["categories"].items()} == {
+            "light": 1,
+            "language": 1,
+        }
 
     from envs.sweep.report import write_report
 
     text = write_report(store.path, tmp_path / "results.md", tmp_path / "img").read_text()
     assert "| optimizer=adamw |" in text and "| optimizer=pion |" in text
     assert (tmp_path / "img" / "tiny_success.png").is_file()
+    assert "| arm | update | clean | light | language | mean of categories |" in text
+    assert (tmp_path / "img" / "tiny_perturbations.png").is_file()
     json.dumps(records)  # plain JSON all the way
