@@ -58,7 +58,10 @@ def needs_perturbation(grid: GridSpec, record: dict) -> bool:
 def _record(
     grid: GridSpec, cell: Cell, result: dict, command: str, wall_s: float, before: dict | None
 ) -> dict:
-    carried = before is not None and before.get("status") in ("partial", "done")  # re-opened, not retried
+    # wall and training time accumulate over the invocations that continued one run: a partial cell resumed, or a
+    # done cell re-opened for its perturbation stage on the machine that holds its run directory
+    status = before.get("status") if before else None
+    carried = status == "partial" or (status == "done" and not result.get("trained_from_scratch"))
     prior = float(before.get("wall_s", 0.0)) if carried else 0.0
     if carried and result.get("train_s") is not None and before.get("train_s") is not None:
         result = {**result, "train_s": round(float(before["train_s"]) + float(result["train_s"]), 1)}

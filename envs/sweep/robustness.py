@@ -1,6 +1,6 @@
 """The results doc's perturbation table: each arm's final policy under the LIBERO-Plus-style categories.
 
-Rows are arms (seeds pooled), columns the clean success at the same checkpoint and each perturbation category
+Rows are arms (the seeds that have perturbation results pooled), columns the clean success at the same checkpoint and each perturbation category
 (all severities of the grid's spec pooled), as successes/episodes and percent, plus the mean over categories
 (the paper's "Total" column is the success over all perturbed episodes, which equals that mean when every
 category has the same number of episodes, as here). A grouped bar chart with Wilson 95% bars goes next to it.
@@ -10,13 +10,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from envs.sweep.significance import compare_all
 from vla.stats import wilson_interval
 
 
 def _pooled(records: list[dict]) -> dict | None:
-    """{"step", "clean": (k, n), "categories": {cat: (k, n)}, "spec"} over the arm's seeds; None if any lacks it."""
-    results = [r.get("perturb") for r in records]
-    if not results or any(p is None for p in results):
+    """{"step", "seeds", "clean": (k, n), "categories": {cat: (k, n)}, "spec"} over the arm's seeds that have
+    perturbation results (the clean success of the same seeds at the same checkpoint); None when none has."""
+    records = [r for r in records if r.get("perturb")]
+    results = [r["perturb"] for r in records]
+    if not results:
         return None
     if len({(p["step"], tuple(p["categories"])) for p in results}) != 1:
         return None  # seeds perturbed at different checkpoints or categories: not poolable
@@ -31,8 +34,26 @@ def _pooled(records: list[dict]) -> dict | None:
             if int(e["step"]) == step:
                 clean[0] += int(e["successes"])
                 clean[1] += int(e["episodes"])
-    return {"step": step, "clean": tuple(clean), "categories": {c: tuple(v) for c, v in cats.items()},
+    seeds = ", ".join(r["cell"].get("seed", "-") for r in records)
+    return {"step": step, "seeds": seeds, "clean": tuple(clean), "categories": {c: tuple(v) for c, v in cats.items()},
             "spec": results[0]["spec"]}  # fmt: skip
+
+
+def _total(p: dict, cats: list[str]) -> tuple[int, int]:
+    return sum(p["categories"][c][0] for c in cats), sum(p["categories"][c][1] for c in cats)
+
+
+def _significance(totals: dict[str, tuple[int, int]], alpha: float = 0.05) -> str:
+    """One sentence: which arms differ on all perturbed episodes pooled (z-test, Holm over the pairs)."""
+    if len(totals) < 2:
+        return "_Significance: fewer than two perturbed arms._"
+    comps = compare_all(totals, alpha)
+    sig = [f"{c.better} > {c.worse} (p = {c.p:.2g}, Holm {c.p_holm:.2g})" for c in comps if c.significant]
+    head = (
+        f"Significance on all perturbed episodes pooled (two-proportion z-test, Holm over {len(comps)} pair(s), "
+        f"alpha {alpha}): "
+    )
+    return head + ("; ".join(sig) if sig else "**no difference is significant**") + "."
 
 
 def _cell(k: int, n: int) -> str:
@@ -56,17 +77,18 @@ def perturbation_lines(arms: dict[str, list[dict]], png: Path, rel_png: str, tit
         f"suite (`envs/eval/perturb`), severity {sev}; seeds pooled. Grid key `perturb` "
         f"(trials per task: {spec['trials_per_task'] or 'all held-out'}).",
         "",
-        "| arm | update | clean | " + " | ".join(cats) + " | mean of categories |",
-        "|---|---|---|" + "---|" * len(cats) + "---|",
+        "| arm | seeds | update | clean | " + " | ".join(cats) + " | mean of categories |",
+        "|---|---|---|---|" + "---|" * len(cats) + "---|",
     ]
     for label, p in pooled.items():
         ks = [p["categories"][c] for c in cats]
         k_all, n_all = sum(k for k, _ in ks), sum(n for _, n in ks)
         lines.append(
-            f"| {label} | {p['step']} | {_cell(*p['clean'])} | "
+            f"| {label} | {p['seeds']} | {p['step']} | {_cell(*p['clean'])} | "
             + " | ".join(_cell(k, n) for k, n in ks)
             + f" | {_cell(k_all, n_all)} |"
         )
+    lines += ["", _significance({label: _total(p, cats) for label, p in pooled.items()})]
     missing = [label for label in arms if label not in pooled]
     if missing:
         lines += ["", f"Not perturbed yet: {', '.join(missing)}."]

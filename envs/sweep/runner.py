@@ -200,6 +200,11 @@ class CellRunner:
         cfg = self.train_config(cell, str(root))
         if not self.progress:
             cfg["log"] = dict(cfg.get("log", {}), progress=False)
+        from vla.train.state import complete_checkpoints
+
+        fresh = not complete_checkpoints(
+            self.run_dir(cell)
+        )  # e.g. a finished cell re-opened on another machine
         t0 = time.monotonic()
         run_training(cfg)
         train_s = time.monotonic() - t0
@@ -212,7 +217,9 @@ class CellRunner:
             if stop():
                 return self.collect(cell, status="partial", train_s=train_s)
             self.evaluate_perturbed(cell, steps[-1], cfg)
-        return self.collect(cell, status="done", train_s=train_s)
+        return self.collect(cell, status="done", train_s=train_s) | (
+            {"trained_from_scratch": True} if fresh else {}
+        )
 
     def _collect_perturbed(self, run_dir: Path, init: dict[int, list[int]]) -> dict | None:
         """The grid's perturbation results at the latest step that has all of them; None when incomplete."""

@@ -152,3 +152,47 @@ def test_tiny_model_overfits_one_batch():
         sched.step()
     final = float((model.sample_actions(inputs) - inputs["action"]).abs().mean())
     assert final < first / 10, (first, final)
+
+
+def test_per_head_mode_reaches_the_bridge_attention_head(tiny_model):
+    """optim.per_head=true splits the head's Q, the three K/V pairs (rows) and O (columns) into its heads, so
+    Pion filters each head on its own: the update of a split matrix differs from whole-matrix mode, head by head
+    normalised, while unsplit matrices (the FFN) get the same update in both modes."""
+    from vla.optim import HeadSplit, RoutedOptimizer, find_attention_heads
+
+    splits = find_attention_heads(tiny_model)
+    block = "action_head.blocks.0."
+    assert {n.removeprefix(block) for n in splits if n.startswith(block)} == {
+        f"{p}.weight"
+        for p in ("q_proj", "k_self", "v_self", "k_adapter", "v_adapter", "k_task", "v_task", "o_proj")
+    }
+    assert splits[block + "k_adapter.weight"] == HeadSplit(2, 0) and splits[
+        block + "o_proj.weight"
+    ] == HeadSplit(2, 1)
+    updates = {}
+    for per_head in (False, True):
+        torch.manual_seed(0)
+        model = VLAAdapter(tiny_config())
+        opt = RoutedOptimizer(
+            model, preset="vla_adapter", lr=1e-2, weight_decay=0.0, per_head=per_head, verbose=False
+        )
+        assert opt.optimizer_of(block + "k_adapter.weight") == "pion"
+        params = dict(model.named_parameters())
+        before = {n: params[n].detach().clone() for n in (block + "k_adapter.weight", block + "ffn.weight")}
+        torch.manual_seed(1)
+        for (
+            p
+        ) in model.parameters():  # one dominant direction + a noisy tail: what Pion keeps and what it drops
+            rank1 = torch.outer(torch.randn(p.shape[0]), torch.randn(p[0].numel())).reshape(p.shape)
+            p.grad = rank1 + 0.01 * torch.randn_like(p) if p.ndim == 2 else torch.randn_like(p)
+        opt.step()
+        updates[per_head] = {n: params[n].detach() - w for n, w in before.items()}
+    assert torch.allclose(updates[False][block + "ffn.weight"], updates[True][block + "ffn.weight"])
+    whole, split = updates[False][block + "k_adapter.weight"], updates[True][block + "k_adapter.weight"]
+    rows = split.shape[0] // 2
+    norms = [float(split[h * rows : (h + 1) * rows].norm()) for h in range(2)]
+    assert min(norms) > 0 and abs(norms[0] - norms[1]) < 1e-4 * norms[0]  # each head's kept direction at 1
+    whole_norms = [float(whole[h * rows : (h + 1) * rows].norm()) for h in range(2)]
+    assert abs(whole_norms[0] - whole_norms[1]) > 0.01 * max(
+        whole_norms
+    )  # whole matrix: heads share one scale

@@ -220,3 +220,30 @@ def test_a_perturb_section_reopens_done_cells_for_that_stage_only(tmp_path):
     assert _sweep(plain, FakeRunner()).ran == []  # a grid without `perturb` asks nothing more
     other = PerturbSpec(categories=["light", "noise"], severities=[4])
     assert len(_sweep(_grid(tmp_path, perturb=other), Perturbing(other)).ran) == 4  # another spec: run again
+
+
+def test_a_reopened_cell_trained_again_from_scratch_does_not_add_up_times(tmp_path):
+    """On a machine without the run directory, re-opening a done cell trains it again: its record then carries
+    the new run's wall and training time only (the earlier run's are in the earlier record)."""
+    from envs.sweep.grid import PerturbSpec
+
+    class Clock:
+        t = 0.0
+
+        def __call__(self):
+            return self.t
+
+    class Retraining(FakeRunner):
+        def run(self, cell, stop):
+            result = super().run(cell, stop)
+            spec = PerturbSpec(categories=["light"]).as_dict()
+            cats = {"light": {"successes": 0, "episodes": 4, "ci95": [0, 1], "severities": {}}}
+            return {**result, "train_s": 80.0, "trained_from_scratch": True,
+                    "perturb": {"spec": spec, "step": 10, "categories": cats}}  # fmt: skip
+
+    clock = Clock()
+    plain = _grid(tmp_path)
+    _sweep(plain, FakeRunner(clock=clock), clock=clock)
+    _sweep(_grid(tmp_path, perturb=PerturbSpec(categories=["light"])), Retraining(clock=clock), clock=clock)
+    latest = ResultsStore(plain.store).latest().values()
+    assert all(r["wall_s"] == 100.0 and r["train_s"] == 80.0 for r in latest)

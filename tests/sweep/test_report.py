@@ -112,6 +112,7 @@ def test_perturbation_table_pools_seeds_and_draws_a_chart(tmp_path):
         _rec("a0", "adamw", 0, [(5, 1, 10), (10, 3, 10)], perturb=_perturb(10, {"noise": (0, 10), "light": (1, 10)})),
         _rec("a1", "adamw", 1, [(10, 4, 10)], perturb=_perturb(10, {"noise": (1, 10), "light": (2, 10)})),
         _rec("p0", "pion", 0, [(10, 9, 10)], perturb=_perturb(10, {"noise": (5, 10), "light": (8, 10)})),
+        _rec("p1", "pion", 1, [(10, 6, 10)]),  # not perturbed: the row pools the seeds that were
         _rec("m0", "muon", 0, [(10, 7, 10)]),
     ]  # fmt: skip
     store = tmp_path / "store.jsonl"  # written as the store writes it (sorted keys): columns follow the spec
@@ -119,9 +120,10 @@ def test_perturbation_table_pools_seeds_and_draws_a_chart(tmp_path):
     out, img = tmp_path / "results.md", tmp_path / "img"
     text = write_report(store, out, img).read_text()
     assert "#### Perturbations (object, budget short)" in text and "severity 3; seeds pooled" in text
-    assert "| arm | update | clean | noise | light | mean of categories |" in text
-    assert "| optimizer=adamw | 10 | 7/20 (35%) | 1/20 (5%) | 3/20 (15%) | 4/40 (10%) |" in text
-    assert "| optimizer=pion | 10 | 9/10 (90%) | 5/10 (50%) | 8/10 (80%) | 13/20 (65%) |" in text
+    assert "| arm | seeds | update | clean | noise | light | mean of categories |" in text
+    assert "| optimizer=adamw | 0, 1 | 10 | 7/20 (35%) | 1/20 (5%) | 3/20 (15%) | 4/40 (10%) |" in text
+    assert "| optimizer=pion | 0 | 10 | 9/10 (90%) | 5/10 (50%) | 8/10 (80%) | 13/20 (65%) |" in text
+    assert "Holm over 1 pair(s), alpha 0.05): optimizer=pion > optimizer=adamw (p = " in text  # 13/20 vs 4/40
     assert "Not perturbed yet: optimizer=muon." in text
     assert (img / "object_short_perturbations.png").stat().st_size > 1000
     assert "](img/object_short_perturbations.png)" in text

@@ -99,6 +99,6 @@ def test_killed_real_sweep_resumes_only_the_missing_cell(tmp_path):
     text = write_report(store.path, tmp_path / "results.md", tmp_path / "img").read_text()
     assert "| optimizer=adamw |" in text and "| optimizer=pion |" in text
     assert (tmp_path / "img" / "tiny_success.png").is_file()
-    assert "| arm | update | clean | light | language | mean of categories |" in text
+    assert "| arm | seeds | update | clean | light | language | mean of categories |" in text
     assert (tmp_path / "img" / "tiny_perturbations.png").is_file()
     json.dumps(records)  # plain JSON all the way

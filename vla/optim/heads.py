@@ -67,11 +67,17 @@ def find_attention_heads(model: nn.Module) -> dict[str, HeadSplit]:
     """Map parameter names of attention projection weights to their head split.
 
     Recognises any module with `q_proj`, `k_proj`, `v_proj`, `o_proj` linear children and a
-    `head_dim` attribute — the layout of transformers' Qwen2, Qwen3, Llama and Gemma attention.
+    `head_dim` attribute — the layout of transformers' Qwen2, Qwen3, Llama and Gemma attention — and any
+    module that declares its own layout as `head_projections = {child name: split dim}` with a `head_dim`
+    (the VLA-Adapter Bridge-Attention block: one query, three key/value pairs, one output).
     Head counts are derived from the projection widths, so GQA (fewer K/V heads) comes out right.
     """
     splits: dict[str, HeadSplit] = {}
     for prefix, module in model.named_modules():
+        declared = getattr(module, "head_projections", None)
+        if declared is not None:  # a model's own attention layout: {linear child: split dim}
+            splits.update(_declared_heads(prefix, module, declared))
+            continue
         if not all(hasattr(module, name) for name in (*_QKV, "o_proj")):
             continue
         head_dim = getattr(module, "head_dim", None)
@@ -95,6 +101,23 @@ def find_attention_heads(model: nn.Module) -> dict[str, HeadSplit]:
             )
         splits[f"{dot}o_proj.weight"] = HeadSplit(o_weight.shape[1] // head_dim, split_dim=1)
     return splits
+
+
+def _declared_heads(prefix: str, module: nn.Module, declared: dict[str, int]) -> dict[str, HeadSplit]:
+    head_dim = getattr(module, "head_dim", None)
+    if not head_dim:
+        raise ValueError(f"attention module {prefix!r} declares head_projections but has no head_dim")
+    dot = f"{prefix}." if prefix else ""
+    out = {}
+    for name, split_dim in declared.items():
+        weight = getattr(module, name).weight
+        axis = weight.shape[split_dim]
+        if axis % head_dim:
+            raise ValueError(
+                f"{dot}{name}.weight axis {split_dim} ({axis}) not a multiple of head_dim {head_dim}"
+            )
+        out[f"{dot}{name}.weight"] = HeadSplit(axis // head_dim, split_dim=split_dim)
+    return out
 
 
 def head_param_groups(

@@ -58,6 +58,10 @@ class BridgeAttentionBlock(nn.Module):
     (ReLU(Linear(LayerNorm(·)))); there is no residual around the FFN.
     """
 
+    # per-head optimizer mode (vla/optim/heads.py): heads on the output axis of Q/K/V, on the input axis of O
+    head_projections = {**dict.fromkeys(("q_proj", "k_self", "v_self", "k_adapter", "v_adapter", "k_task", "v_task"), 0),
+                        "o_proj": 1}  # fmt: skip
+
     def __init__(self, dim: int, heads: int, rope_base: float) -> None:
         super().__init__()
         self.heads, self.head_dim, self.rope_base = heads, dim // heads, rope_base
