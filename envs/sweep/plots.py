@@ -1,4 +1,4 @@
-"""The results doc's figures (PNG, matplotlib Agg): success vs step per arm, and the diagnosis curves.
+"""The results doc's success figure (PNG, matplotlib Agg): success vs step per arm (diagnosis: diagnosis.py).
 
 Every function takes the arms of one table (label -> the store records of its seeds) and writes one PNG.
 """
@@ -61,49 +61,3 @@ def success_curves(arms: dict[str, list[dict]], png: Path, title: str) -> bool:
     fig.savefig(png, dpi=110)
     plt.close(fig)
     return True
-
-
-def _series(records: list[dict], field: str) -> dict[str, list[tuple[int, float]]]:
-    """{quantity: [(step, mean over seeds)]} from the records' logged rows (`spectral`, `zero_update_frac`)."""
-    acc: dict[str, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
-    for r in records:
-        for row in r.get(field) or []:
-            for k, v in row.items():
-                if k != "step" and isinstance(v, int | float):
-                    acc[k][int(row["step"])].append(float(v))
-    return {k: [(s, sum(v) / len(v)) for s, v in sorted(d.items())] for k, d in sorted(acc.items())}
-
-
-def diagnosis_plots(arms: dict[str, list[dict]], png_prefix: Path, title: str) -> list[Path]:
-    """Effective rank of gradients / updates per bucket and the zero-update fraction over updates (when logged)."""
-    panels = {
-        "grad_rank": ("spectral", "grad_effective_rank", "gradient effective rank"),
-        "update_rank": ("spectral", "update_effective_rank", "update effective rank"),
-        "zero_update": ("zero_update_frac", "", "fraction of exactly-zero updates"),
-    }
-    written = []
-    for suffix, (field, ending, ylabel) in panels.items():
-        lines = {
-            f"{label}: {q.removesuffix('/' + ending) if ending else q}": pts
-            for label, recs in arms.items()
-            for q, pts in _series(recs, field).items()
-            if q.endswith(ending)
-        }
-        if not lines:
-            continue
-        plt = _plt()
-        fig, ax = plt.subplots(figsize=(7.0, 4.0))
-        for name, pts in lines.items():
-            ax.plot([s for s, _ in pts], [v for _, v in pts], marker=".", lw=1, label=name)
-        ax.set_xlabel("update")
-        ax.set_ylabel(ylabel)
-        ax.set_title(title, fontsize=9)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=6, ncol=2)
-        fig.tight_layout()
-        png = png_prefix.with_name(f"{png_prefix.name}_{suffix}.png")
-        png.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(png, dpi=110)
-        plt.close(fig)
-        written.append(png)
-    return written

@@ -15,7 +15,8 @@ import os
 from collections import defaultdict
 from pathlib import Path
 
-from envs.sweep.plots import diagnosis_plots, pooled_curve, success_curves
+from envs.sweep.diagnosis import diagnosis_lines, diagnosis_plots
+from envs.sweep.plots import pooled_curve, success_curves
 from envs.sweep.robustness import perturbation_lines
 from envs.sweep.significance import compare_all
 from envs.sweep.store import ResultsStore
@@ -93,6 +94,7 @@ def budget_section(
     png = img_dir / f"{slug}_success.png"
     if success_curves(arms, png, f"{title}: success vs update (seeds pooled)"):
         lines += [f"![success vs update, {title}]({_rel(png, doc_dir)})", ""]
+    lines += diagnosis_lines(arms, finals)
     for path in diagnosis_plots(arms, img_dir / slug, title):
         lines += [f"![{path.stem}]({_rel(path, doc_dir)})", ""]
     png = img_dir / f"{slug}_perturbations.png"

@@ -196,3 +196,34 @@ def test_per_head_mode_reaches_the_bridge_attention_head(tiny_model):
     assert abs(whole_norms[0] - whole_norms[1]) > 0.01 * max(
         whole_norms
     )  # whole matrix: heads share one scale
+
+
+def test_spectral_diagnostics_report_vla_regions_for_every_routing():
+    """The AdamW baseline's single parameter group is split into the VLA regions (vision, language, action head)
+    for the spectral diagnostics, so every arm of the optimizer comparison has per-region ranks; a routed
+    optimizer keeps its buckets, which already are regions."""
+    from vla.optim import RoutedOptimizer
+    from vla.train.hooks import UpdateProbe, model_regions, spectral_stats
+
+    labels = {}
+    for preset in ("adamw", "vla_adapter"):
+        torch.manual_seed(0)
+        model = VLAAdapter(tiny_config())
+        opt = RoutedOptimizer(model, preset=preset, lr=1e-3, weight_decay=0.0, verbose=False)
+        for p in model.parameters():
+            p.grad = torch.randn_like(p)
+        probe = UpdateProbe(opt)
+        probe.snapshot()
+        opt.step()
+        _, updates = probe.measure(keep_updates=True)
+        stats = spectral_stats(opt, updates, max_dim=4096, regions=model_regions(model))
+        labels[preset] = {k.split("/")[1] + "/" + k.split("/")[2] for k in stats}
+        assert all(v > 0.999 or v == 0 for v in stats.values())  # exp(entropy) >= 1; 0 for a zero update
+        assert len([k for k in stats if k.endswith("update_effective_rank")]) == len(
+            [k for k in stats if k.endswith("grad_effective_rank")]
+        )
+    assert {"adamw/vision", "adamw/language", "adamw/action_head"} <= labels["adamw"]
+    assert "adamw/everything" not in labels["adamw"]
+    assert {"pion/action_head", "muon/vision", "muon/language"} <= labels["vla_adapter"]
+    # without regions the baseline stays one bucket (what older results in the store hold)
+    assert {k.split("/")[2] for k in spectral_stats(opt, {}, max_dim=4096)} >= {"action_head"}

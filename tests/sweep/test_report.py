@@ -22,7 +22,8 @@ def _rec(h, opt, seed, evals, status="done", budget="short", **kw):
 
 def _store(path):
     recs = [
-        _rec("a0", "adamw", 0, [(5, 1, 10), (10, 3, 10)]), _rec("a1", "adamw", 1, [(5, 2, 10), (10, 4, 10)]),
+        _rec("a0", "adamw", 0, [(5, 1, 10), (10, 3, 10)], spectral=[{"step": 5, "adamw/everything/grad_effective_rank": 4.0}]),
+        _rec("a1", "adamw", 1, [(5, 2, 10), (10, 4, 10)]),
         _rec("m0", "muon", 0, [(5, 5, 10), (10, 7, 10)]), _rec("m1", "muon", 1, [(5, 6, 10), (10, 8, 10)]),
         _rec("p0", "pion", 0, [(5, 8, 10), (10, 9, 10)], spectral=SPECTRAL,
              zero_update_frac=[{"step": 5, "pion/action_head": 0.5}, {"step": 10, "pion/action_head": 0.25}]),
@@ -70,6 +71,13 @@ def test_report_tables_cis_significance_plots_and_provenance(tmp_path):
         assert (img / png).stat().st_size > 1000
         assert f"](img/results/{png})" in text
     assert not (img / "object_long_grad_rank.png").exists()
+    # diagnosis table: means over logged steps (and seeds that logged), the region's optimizer in brackets
+    assert "| optimizer=pion | 19/20 | - | - | 2.8 (pion) | - | - | 1.2 (pion) | 37.5% |" in text
+    assert (
+        "| optimizer=adamw | 7/20 | 4.0 (all matrices) | 4.0 (all matrices) | 4.0 (all matrices) | - | - | - | - |"
+        in text
+    )
+    assert "| optimizer=muon |" not in text.split("Diagnosis, averaged")[1].split("![")[0]  # nothing logged
     assert write_report(store, out, img).read_text() == text  # regenerating is byte-stable
 
 

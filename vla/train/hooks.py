@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from vla.optim.routing import route_parameters
 from vla.optim.spectral import effective_rank, singular_values
 from vla.stats import Z95, wilson_interval  # noqa: F401  (re-exported)
 
@@ -28,12 +29,23 @@ def _full(t: torch.Tensor) -> torch.Tensor:
     return t.full_tensor() if hasattr(t, "full_tensor") else t
 
 
-def group_label(optimizer_name: str, group: dict, index: int) -> str:
-    bucket = str(group.get("bucket", f"group{index}"))
-    slug = "".join(c if c.isalnum() else "_" for c in bucket).strip("_").lower()
+def _slug(text: str) -> str:
+    slug = "".join(c if c.isalnum() else "_" for c in text).strip("_").lower()
     while "__" in slug:
         slug = slug.replace("__", "_")
-    return f"{optimizer_name}/{slug}"
+    return slug
+
+
+def group_label(optimizer_name: str, group: dict, index: int) -> str:
+    return f"{optimizer_name}/{_slug(str(group.get('bucket', f'group{index}')))}"
+
+
+def model_regions(model: torch.nn.Module) -> dict[int, str]:
+    """{id(param): region} with the VLA regions of the routing presets (vision, language, action_head, ...).
+
+    Diagnostics use it to split a group that spans several regions (AdamW everywhere) so that every arm
+    reports gradient / update spectra per region, whatever the optimizer routing."""
+    return {id(r.param): _slug(r.rule.bucket) for r in route_parameters(model.named_parameters(), "muon")}
 
 
 def optimizer_groups(optimizer) -> list[tuple[str, str, dict]]:
@@ -97,13 +109,22 @@ class UpdateProbe:
 
 
 @torch.no_grad()
-def spectral_stats(optimizer, updates: dict[int, torch.Tensor], max_dim: int) -> dict[str, float]:
-    """Mean effective rank of gradients and of updates per routing bucket (matrices only)."""
+def spectral_stats(
+    optimizer, updates: dict[int, torch.Tensor], max_dim: int, regions: dict[int, str] | None = None
+) -> dict[str, float]:
+    """Mean effective rank of gradients and of updates per routing bucket (matrices only).
+
+    A group whose matrices lie in several `regions` (model_regions) is reported per region instead, as
+    `<optimizer>/<region>`: the AdamW baseline's single group becomes adamw/vision, adamw/action_head, ..."""
+    regions = regions or {}
     acc: dict[str, list[float]] = defaultdict(list)
-    for label, _, g in optimizer_groups(optimizer):
-        for p in g["params"]:
-            if p.ndim < 2 or max(p.shape[0], p[0].numel()) > max_dim:
+    for group_lbl, name, g in optimizer_groups(optimizer):
+        mats = [p for p in g["params"] if p.ndim >= 2]
+        split = len({regions.get(id(p)) for p in mats}) > 1 and all(id(p) in regions for p in mats)
+        for p in mats:
+            if max(p.shape[0], p[0].numel()) > max_dim:
                 continue
+            label = f"{name}/{regions[id(p)]}" if split else group_lbl
             if p.grad is not None:
                 acc[f"spectral/{label}/grad_effective_rank"].append(
                     float(effective_rank(singular_values(_full(p.grad))))

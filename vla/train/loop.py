@@ -30,7 +30,7 @@ from vla.train import checkpointing, state
 from vla.train.config import TrainConfig
 from vla.train.distributed import Dist, broadcast_object, mean_across, setup, teardown, wrap
 from vla.train.ema import EMA
-from vla.train.hooks import EvaluateFn, UpdateProbe, eval_record, spectral_stats
+from vla.train.hooks import EvaluateFn, UpdateProbe, eval_record, model_regions, spectral_stats
 from vla.train.lora import apply_lora
 from vla.train.metrics import MetricsLogger, Progress
 from vla.train.sampler import EpochShuffle, ResumableBatches
@@ -180,6 +180,7 @@ class Trainer:
             persistent_workers=False,
         )
         self.probe = UpdateProbe(self.optimizer)
+        self.regions = model_regions(self.model)
         device_type = d.device.type
         use_autocast = cfg.precision.autocast == "bf16" and (
             device_type == "cuda" or cfg.precision.cpu_autocast
@@ -234,7 +235,7 @@ class Trainer:
             stats, updates = self.probe.measure(keep_updates=spectral_step)
             out.update(stats)
             if spectral_step:
-                self.spectral = spectral_stats(self.optimizer, updates, cfg.spectral.max_dim)
+                self.spectral = spectral_stats(self.optimizer, updates, cfg.spectral.max_dim, self.regions)
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
         if self.ema is not None:
