@@ -83,13 +83,24 @@ def test_committed_grids_expand_and_their_last_cell_composes():
     from envs.sweep.runner import CellRunner
 
     sizes, steps = {}, {}
-    for name in ("object_optimizers", "object_lr", "object_pion_diagnosis", "smoke"):
+    names = ("object_optimizers", "object_lr", "object_pion_diagnosis", "smoke", "object_task0", "object_task0_kp",
+             "object_task0_flow", "object_task0_lr")  # fmt: skip
+    hashes = {}
+    for name in names:
         grid = load_grid(name)
         cells = expand(grid)
         sizes[name] = len(cells)
         steps[name] = CellRunner(grid).preflight(cells[-1])["steps"]
-    assert sizes == {"object_optimizers": 16, "object_lr": 15, "object_pion_diagnosis": 12, "smoke": 1}
-    assert steps == {"object_optimizers": 500, "object_lr": 500, "object_pion_diagnosis": 500, "smoke": 60}
+        hashes[name] = {c.label: c.hash for c in cells}
+    assert sizes == {"object_optimizers": 16, "object_lr": 15, "object_pion_diagnosis": 12, "smoke": 1,
+                     "object_task0": 7, "object_task0_kp": 8, "object_task0_flow": 2, "object_task0_lr": 9}  # fmt: skip
+    assert steps == {"object_optimizers": 500, "object_lr": 500, "object_pion_diagnosis": 500, "smoke": 60,
+                     "object_task0": 1500, "object_task0_kp": 1000, "object_task0_flow": 1000, "object_task0_lr": 500}  # fmt: skip
+    # cells already in docs/results/store.jsonl keep their hashes when a grid file is edited (levels added, keys
+    # moved between base and axes): a changed hash would re-run them and orphan their stored results
+    stored = set(hashes["object_task0"].values()) | set(hashes["object_task0_kp"].values())
+    assert {"7fd08a3efcf5", "fd950339d6bc", "1833cd7d6e3c", "be80adc714d6", "c627d877e7a4"} <= stored
+    assert {"d789c9eb8902", "f646f6235cf6", "14117649d6ab", "1b94bc48b66a"} <= stored
 
 
 def test_grid_overrides_and_bad_keys():
