@@ -157,7 +157,8 @@ def render(store_path: Path, out: Path, img_dir: Path) -> str:
         by_grid[r["grid"]].append(r)
     for grid, recs in sorted(by_grid.items()):
         lines += [f"## {grid}", ""]
-        desc = next((r["description"] for r in recs if r.get("description")), "")
+        described = sorted((r for r in recs if r.get("description")), key=lambda r: r["date"])
+        desc = described[-1]["description"] if described else ""  # the grid file's latest wording
         if desc:
             lines += [desc.strip(), ""]
         evaluated = [r for r in recs if r["status"] in ("done", "partial")]
