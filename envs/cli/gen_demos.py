@@ -59,13 +59,14 @@ def task_ids(spec: Any, suite: str) -> list[int]:
 
 
 def resolve_workers(spec: Any) -> int:
-    """Workers "auto" -> one simulator process per core (`envs.datagen.generate.MAX_WORKERS`); else the number itself."""
-    from envs.datagen.generate import MAX_WORKERS
+    """Workers "auto" -> one simulator per usable core, fewer where memory is short (`envs.workers`, the same
+    rule as pion-eval); else the number itself (range-checked by envs.datagen.generate.validate)."""
+    from envs.workers import auto_workers
 
     if spec == "auto":
-        return MAX_WORKERS
+        return auto_workers("auto", n_jobs=1 << 30)
     if isinstance(spec, int) and not isinstance(spec, bool):
-        return spec  # range-checked by envs.datagen.generate.validate
+        return spec
     raise ValueError(f"workers must be 'auto' or a number, got {spec!r}")
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import json
 import multiprocessing as mp
-import os
 import queue as queue_mod
 import time
 from collections.abc import Callable
@@ -27,8 +26,9 @@ import numpy as np
 from envs.datagen import shards
 from envs.datagen.merge import merge_shards
 from envs.libero.constants import NUM_INIT_STATES
+from envs.workers import usable_cores
 
-MAX_WORKERS = os.cpu_count() or 1  # one simulator per core; more only contend
+MAX_WORKERS = usable_cores()  # one simulator per core; more only contend
 RESUME_KEYS = ("suite", "seed", "resolution", "layout", "action_noise", "use_videos")
 
 

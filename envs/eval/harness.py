@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -13,22 +12,7 @@ from typing import Any
 from envs.eval.episodes import Episode, parse_shard, select_shard
 from envs.eval.results import RESULTS_FILE, ResultsWriter, read_records
 from envs.eval.summary import print_table, summarize, write_summary
-
-GB = 1 << 30
-ENV_MEMORY_GB = 1.2  # ~0.8-1.45 GB RSS per rendered LIBERO env (reference §6)
-
-
-def auto_workers(requested: int | str | None, n_episodes: int) -> int:
-    """Workers from cores and free memory (one env each); an explicit number wins."""
-    if requested not in (None, "auto", 0):
-        return max(1, min(int(requested), max(1, n_episodes)))
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    try:
-        avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-        by_mem = max(1, int((avail - 2 * GB) / (ENV_MEMORY_GB * GB)))
-    except (ValueError, OSError):
-        by_mem = cores
-    return max(1, min(cores, by_mem, max(1, n_episodes)))
+from envs.workers import auto_workers
 
 
 @dataclass

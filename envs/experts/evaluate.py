@@ -12,13 +12,14 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
-import os
 import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
 
-MAX_WORKERS = os.cpu_count() or 1  # one simulator process per core
+from envs.workers import usable_cores
+
+MAX_WORKERS = usable_cores()  # one simulator process per core
 
 
 def parse_ids(spec: str, n: int, what: str) -> list[int]:

@@ -129,15 +129,32 @@ def test_renderer_thread_share(monkeypatch, cores, processes, expected):
     assert os.environ["LP_NUM_THREADS"] == "3"
 
 
-def test_cli_workers_auto_is_one_per_core(monkeypatch):
-    import envs.datagen.generate as generate
+def test_cli_workers_auto_follows_cores_and_memory(monkeypatch):
+    import envs.workers as workers
     from envs.cli.gen_demos import resolve_workers
 
-    monkeypatch.setattr(generate, "MAX_WORKERS", 6)
+    monkeypatch.setattr(workers, "usable_cores", lambda: 6)
+    monkeypatch.setattr(workers, "workers_by_memory", lambda: 9)
     assert resolve_workers("auto") == 6
+    monkeypatch.setattr(workers, "workers_by_memory", lambda: 2)  # memory short: fewer envs than cores
+    assert resolve_workers("auto") == 2
     assert resolve_workers(3) == 3
     with pytest.raises(ValueError, match="workers must be 'auto' or a number"):
         resolve_workers("many")
+
+
+def test_auto_workers_is_shared_by_eval_and_bounded_by_jobs(monkeypatch):
+    import envs.workers as workers
+    from envs.eval import harness
+
+    assert harness.auto_workers is workers.auto_workers
+    assert 1 <= workers.usable_cores() <= (os.cpu_count() or 1)  # the affinity mask, never above the machine
+    monkeypatch.setattr(workers, "usable_cores", lambda: 8)
+    monkeypatch.setattr(workers, "workers_by_memory", lambda: 5)
+    assert workers.auto_workers("auto", 100) == 5
+    assert workers.auto_workers(None, 3) == 3
+    assert workers.auto_workers(4, 2) == 2  # never more workers than episodes
+    assert workers.auto_workers(4, 100) == 4
 
 
 def test_parse_ids():
