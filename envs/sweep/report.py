@@ -2,8 +2,9 @@
 
 For each grid: one table per level of the `budget` axis (one table when there is none); a row per arm (the
 levels of the other axes, `seed` pooled) with the success at the last checkpoint every seed evaluated, its
-Wilson 95% CI and the cells it pools; the significant differences (two-proportion z-test, Holm-corrected per
-table, alpha 0.05; envs/sweep/significance.py); success-vs-step curves and, when logged, diagnosis plots
+Wilson 95% CI, the cells it pools and the end-of-training loss (the tie-break between learning rates); the
+significant differences (two-proportion z-test, Holm-corrected per table, alpha 0.05;
+envs/sweep/significance.py); success-vs-step curves and, when logged, diagnosis plots
 (PNG under docs/img/results/); the perturbation table when the grid has a `perturb` section
 (envs/sweep/robustness.py); and a provenance table giving every cell's exact command, commit, machine,
 date and wall time. Failed cells appear only in the provenance table.
@@ -24,6 +25,7 @@ from vla.stats import wilson_interval
 
 POOLED, TABLES = "seed", "budget"
 ALPHA = 0.05
+END_LOGS = 5  # logged losses averaged for an arm's end-of-training loss
 
 
 def arm_label(cell: dict) -> str:
@@ -49,6 +51,16 @@ def final_point(records: list[dict]) -> tuple[int, int, int] | None:
     return pts[-1] if pts else None
 
 
+def end_loss(records: list[dict]) -> float | None:
+    """Training loss at the end of the arm's runs: mean of each run's last END_LOGS logged values, then over seeds."""
+    ends = []
+    for rec in records:
+        curve = [float(v) for _, v in rec.get("loss_curve") or []]
+        if curve:
+            ends.append(sum(curve[-END_LOGS:]) / len(curve[-END_LOGS:]))
+    return sum(ends) / len(ends) if ends else None
+
+
 def _machine(rec: dict) -> str:
     m = rec.get("machine", {})
     gpu = f", {m['gpu']}" if m.get("gpu") else ""
@@ -65,8 +77,8 @@ def budget_section(
     title = f"{grid}" + (f", budget {budget}" if budget else "")
     lines = [f"### {title}", ""]
     lines += [
-        "| arm | seeds | update | success | % | Wilson 95% CI | per seed | cells |",
-        "|---|---|---|---|---|---|---|---|",
+        "| arm | seeds | update | success | % | Wilson 95% CI | per seed | cells | train loss (end) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     finals: dict[str, tuple[int, int]] = {}
     for label, recs in arms.items():
@@ -74,8 +86,10 @@ def budget_section(
         seeds = ", ".join(r["cell"].get(POOLED, "-") for r in recs)
         partial = any(r["status"] == "partial" for r in recs)
         cells = ", ".join(f"`{r['hash']}`" + (" (partial)" if r["status"] == "partial" else "") for r in recs)
+        loss = end_loss(recs)
+        loss = f"{loss:.4f}" if loss is not None else "-"
         if point is None:
-            lines.append(f"| {label} | {seeds} | - | not evaluated yet | - | - | - | {cells} |")
+            lines.append(f"| {label} | {seeds} | - | not evaluated yet | - | - | - | {cells} | {loss} |")
             continue
         step, k, n = point
         lo, hi = wilson_interval(k, n)
@@ -85,10 +99,16 @@ def budget_section(
         finals[label] = (k, n)
         star = "*" if partial else ""
         lines.append(
-            f"| {label} | {seeds} | {step}{star} | {k}/{n} | {_pct(k / n)} | {_pct(lo)}–{_pct(hi)} | {per_seed} | {cells} |"
+            f"| {label} | {seeds} | {step}{star} | {k}/{n} | {_pct(k / n)} | {_pct(lo)}–{_pct(hi)} | {per_seed} | {cells} "
+            f"| {loss} |"
         )
     if any(r["status"] == "partial" for recs in arms.values() for r in recs):
         lines += ["", "\\* partial: at least one pooled cell has not finished every checkpoint yet."]
+    lines += [
+        "",
+        f"Train loss (end): the training loss averaged over the last {END_LOGS} logged values of each run, then "
+        "over seeds; the tie-break between learning rates of equal success.",
+    ]
     lines += ["", *significance_lines(finals), ""]
     slug = _slug(f"{grid}_{budget}")
     png = img_dir / f"{slug}_success.png"

@@ -26,8 +26,9 @@ def _store(path):
         _rec("a1", "adamw", 1, [(5, 2, 10), (10, 4, 10)]),
         _rec("m0", "muon", 0, [(5, 5, 10), (10, 7, 10)]), _rec("m1", "muon", 1, [(5, 6, 10), (10, 8, 10)]),
         _rec("p0", "pion", 0, [(5, 8, 10), (10, 9, 10)], spectral=SPECTRAL,
-             zero_update_frac=[{"step": 5, "pion/action_head": 0.5}, {"step": 10, "pion/action_head": 0.25}]),
-        _rec("p1", "pion", 1, [(5, 9, 10), (10, 10, 10)]),
+             zero_update_frac=[{"step": 5, "pion/action_head": 0.5}, {"step": 10, "pion/action_head": 0.25}],
+             loss_curve=[[5, 1.0], [10, 0.5], [15, 0.3], [20, 0.2], [25, 0.1], [30, 0.1]]),
+        _rec("p1", "pion", 1, [(5, 9, 10), (10, 10, 10)], loss_curve=[[5, 0.2]]),
         _rec("L0", "pion", 0, [(30, 2, 10)], status="partial", budget="long"),
         _rec("F0", "muon", 0, [], status="failed", budget="long", error="NonFiniteLossError: non-finite loss"),
     ]  # fmt: skip
@@ -51,7 +52,12 @@ def test_report_tables_cis_significance_plots_and_provenance(tmp_path):
     # short budget: seeds pooled at step 10
     assert "| optimizer=adamw | 0, 1 | 10 | 7/20 | 35.0 | 18.1–56.7 | 3/10; 4/10 | `a0`, `a1` |" in text
     assert "| optimizer=muon | 0, 1 | 10 | 15/20 | 75.0 | 53.1–88.8 | 7/10; 8/10 | `m0`, `m1` |" in text
-    assert "| optimizer=pion | 0, 1 | 10 | 19/20 | 95.0 | 76.4–99.1 | 9/10; 10/10 | `p0`, `p1` |" in text
+    # train loss (end): each run's last 5 logged losses averaged (0.24; 0.2), then the seeds (0.22); none logged: -
+    assert (
+        "| optimizer=pion | 0, 1 | 10 | 19/20 | 95.0 | 76.4–99.1 | 9/10; 10/10 | `p0`, `p1` | 0.2200 |"
+        in text
+    )
+    assert "| 3/10; 4/10 | `a0`, `a1` | - |" in text
     assert "Holm-corrected over the 3 pair(s)" in text
     assert "- **optimizer=muon** > **optimizer=adamw**: 75.0% vs 35.0%, p = 0.011 (Holm 0.022)" in text
     assert "- **optimizer=pion** > **optimizer=adamw**: 95.0% vs 35.0%, p = 7e-05 (Holm 0.00021)" in text
