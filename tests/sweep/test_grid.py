@@ -84,7 +84,7 @@ def test_committed_grids_expand_and_their_last_cell_composes():
 
     sizes, steps = {}, {}
     names = ("object_optimizers", "object_lr", "object_pion_diagnosis", "smoke", "object_task0", "object_task0_kp",
-             "object_task0_flow", "object_task0_lr")  # fmt: skip
+             "object_task0_flow", "object_task0_lr", "object_task0_tuned")  # fmt: skip
     hashes = {}
     for name in names:
         grid = load_grid(name)
@@ -93,9 +93,11 @@ def test_committed_grids_expand_and_their_last_cell_composes():
         steps[name] = CellRunner(grid).preflight(cells[-1])["steps"]
         hashes[name] = {c.label: c.hash for c in cells}
     assert sizes == {"object_optimizers": 16, "object_lr": 15, "object_pion_diagnosis": 12, "smoke": 1,
-                     "object_task0": 9, "object_task0_kp": 8, "object_task0_flow": 2, "object_task0_lr": 15}  # fmt: skip
+                     "object_task0": 9, "object_task0_kp": 8, "object_task0_flow": 2, "object_task0_lr": 18,
+                     "object_task0_tuned": 6}  # fmt: skip
     assert steps == {"object_optimizers": 500, "object_lr": 500, "object_pion_diagnosis": 500, "smoke": 60,
-                     "object_task0": 1500, "object_task0_kp": 1000, "object_task0_flow": 1000, "object_task0_lr": 500}  # fmt: skip
+                     "object_task0": 1500, "object_task0_kp": 1000, "object_task0_flow": 1000, "object_task0_lr": 500,
+                     "object_task0_tuned": 1500}  # fmt: skip
     # cells already in docs/results/store.jsonl keep their hashes when a grid file is edited (levels added, keys
     # moved between base and axes): a changed hash would re-run them and orphan their stored results
     stored = set(hashes["object_task0"].values()) | set(hashes["object_task0_kp"].values())
