@@ -51,6 +51,14 @@ def final_point(records: list[dict]) -> tuple[int, int, int] | None:
     return pts[-1] if pts else None
 
 
+def _seed(rec: dict) -> str:
+    """The cell's training seed: its `seed` level, else the seed its spec ran with (set in the grid's base)."""
+    if POOLED in rec["cell"]:
+        return str(rec["cell"][POOLED])
+    seed = (rec.get("spec") or {}).get("overrides", {}).get("seed")
+    return str(seed) if seed is not None else "-"
+
+
 def end_loss(records: list[dict]) -> float | None:
     """Training loss at the end of the arm's runs: mean of each run's last END_LOGS logged values, then over seeds."""
     ends = []
@@ -83,7 +91,7 @@ def budget_section(
     finals: dict[str, tuple[int, int]] = {}
     for label, recs in arms.items():
         point = final_point(recs)
-        seeds = ", ".join(r["cell"].get(POOLED, "-") for r in recs)
+        seeds = ", ".join(_seed(r) for r in recs)
         partial = any(r["status"] == "partial" for r in recs)
         cells = ", ".join(f"`{r['hash']}`" + (" (partial)" if r["status"] == "partial" else "") for r in recs)
         loss = end_loss(recs)

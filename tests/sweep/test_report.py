@@ -30,6 +30,8 @@ def _store(path):
              loss_curve=[[5, 1.0], [10, 0.5], [15, 0.3], [20, 0.2], [25, 0.1], [30, 0.1]]),
         _rec("p1", "pion", 1, [(5, 9, 10), (10, 10, 10)], loss_curve=[[5, 0.2]]),
         _rec("L0", "pion", 0, [(30, 2, 10)], status="partial", budget="long"),
+        {**_rec("B0", "adamw", 0, [(30, 1, 10)], budget="long", spec={"overrides": {"seed": 3}}),
+         "cell": {"optimizer": "adamw", "budget": "long"}},  # seed in the grid's base, not a level
         _rec("F0", "muon", 0, [], status="failed", budget="long", error="NonFiniteLossError: non-finite loss"),
     ]  # fmt: skip
     path.write_text("".join(json.dumps(r) + "\n" for r in recs))
@@ -64,7 +66,8 @@ def test_report_tables_cis_significance_plots_and_provenance(tmp_path):
     assert "The other 1 pair(s) are not significant." in text  # muon vs pion: p = 0.077
     # long budget: a partial cell is marked, a failed one only appears in the provenance table
     assert "| optimizer=pion | 0 | 30* | 2/10 | 20.0 | 5.7–51.0 | 2/10 | `L0` (partial) |" in text
-    assert "fewer than two evaluated arms" in text
+    # a seed set in the grid's base (no seed level) is read from the cell's spec
+    assert "| optimizer=adamw | 3 | 30 | 1/10 |" in text
     assert (
         "| `F0` | optimizer=muon budget=long seed=0 | failed | - | NonFiniteLossError: non-finite loss | 1.50 h |"
         in text
