@@ -29,8 +29,9 @@ def workers_by_memory() -> int:
     return max(1, int((avail - RESERVED_GB * GB) / (ENV_MEMORY_GB * GB)))
 
 
-def auto_workers(requested: int | str | None, n_jobs: int) -> int:
-    """Workers for `n_jobs` episodes: an explicit number wins (capped by the jobs), else cores and memory decide."""
+def auto_workers(requested: int | str | None, n_jobs: int | None = None) -> int:
+    """Workers for `n_jobs` episodes (None: no cap): an explicit number wins, else cores and memory decide."""
+    cap = max(1, n_jobs) if n_jobs is not None else None
     if requested not in (None, "auto", 0):
-        return max(1, min(int(requested), max(1, n_jobs)))
-    return max(1, min(usable_cores(), workers_by_memory(), max(1, n_jobs)))
+        return max(1, min(int(requested), cap or int(requested)))
+    return max(1, min(usable_cores(), workers_by_memory(), cap or usable_cores()))

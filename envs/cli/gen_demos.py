@@ -64,7 +64,7 @@ def resolve_workers(spec: Any) -> int:
     from envs.workers import auto_workers
 
     if spec == "auto":
-        return auto_workers("auto", n_jobs=1 << 30)
+        return auto_workers("auto")
     if isinstance(spec, int) and not isinstance(spec, bool):
         return spec
     raise ValueError(f"workers must be 'auto' or a number, got {spec!r}")
