@@ -67,10 +67,12 @@ class ResultsConfig:
     store: str = "docs/results/store.jsonl"  # the results store written by pion-sweep
     out: str = "docs/results.md"  # the generated doc
     img_dir: str = "docs/img/results"  # its PNGs (paths in the doc are relative to the doc)
+    # the paper-comparison section that opens the doc ('' = none)
+    headline: str = "configs/results/headline.yaml"
 
 
 def results_main(argv: list[str] | None = None) -> None:
-    """pion-results [store=...] [out=...] [img_dir=...]"""
+    """pion-results [store=...] [out=...] [img_dir=...] [headline=...]"""
     from envs.sweep.report import write_report
     from vla.config import USER_ERRORS, load_config
 
@@ -81,9 +83,9 @@ def results_main(argv: list[str] | None = None) -> None:
     try:
         bad = [a for a in args if "=" not in a]
         if bad:
-            raise ValueError(f"bad argument {bad[0]!r}: pion-results takes store=, out=, img_dir=")
+            raise ValueError(f"bad argument {bad[0]!r}: pion-results takes store=, out=, img_dir=, headline=")
         cfg = load_config(ResultsConfig, dict(a.split("=", 1) for a in args), "pion-results")
-        path = write_report(cfg.store, cfg.out, cfg.img_dir)
+        path = write_report(cfg.store, cfg.out, cfg.img_dir, cfg.headline or None)
     except USER_ERRORS as e:
         _fail(e)
     print(f"[pion-results] wrote {path}")

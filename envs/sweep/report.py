@@ -1,6 +1,7 @@
 """docs/results.md from the results store: one command (`pion-results`), no hand edits, byte-stable output.
 
-For each grid: one table per level of the `budget` axis (one table when there is none); a row per arm (the
+First the headline (configs/results/headline.yaml, envs/sweep/headline.py): the paper's comparison next to ours.
+Then, for each grid: one table per level of the `budget` axis (one table when there is none); a row per arm (the
 levels of the other axes, `seed` pooled) with the success at the last checkpoint every seed evaluated, its
 Wilson 95% CI, the cells it pools and the end-of-training loss (the tie-break between learning rates); the
 significant differences (two-proportion z-test, Holm-corrected per table, alpha 0.05;
@@ -17,6 +18,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from envs.sweep.diagnosis import diagnosis_lines, diagnosis_plots
+from envs.sweep.headline import headline_lines, load_headline
 from envs.sweep.plots import pooled_curve, success_curves
 from envs.sweep.robustness import perturbation_lines
 from envs.sweep.significance import compare_all
@@ -168,8 +170,10 @@ def provenance_lines(records: list[dict]) -> list[str]:
     return lines
 
 
-def render(store_path: Path, out: Path, img_dir: Path) -> str:
-    """The markdown text of the results doc (and its PNGs written under img_dir)."""
+def render(store_path: Path, out: Path, img_dir: Path, headline: Path | None = None) -> str:
+    """The markdown text of the results doc (and its PNGs written under img_dir); `headline`: the file of the
+    paper-comparison section that opens the doc (envs/sweep/headline.py), None for none."""
+    spec = load_headline(headline) if headline is not None else None
     records = list(ResultsStore(store_path).latest().values())
     lines = [
         "# Results",
@@ -180,6 +184,8 @@ def render(store_path: Path, out: Path, img_dir: Path) -> str:
     ]
     if not records:
         return "\n".join([*lines, "_The store is empty: no cell has finished yet._", ""])
+    if spec is not None:
+        lines += headline_lines(spec, records, img_dir, lambda p: _rel(p, out.parent))
     by_grid: dict[str, list[dict]] = defaultdict(list)
     for r in records:
         by_grid[r["grid"]].append(r)
@@ -199,9 +205,11 @@ def render(store_path: Path, out: Path, img_dir: Path) -> str:
     return "\n".join(lines)
 
 
-def write_report(store_path: str | Path, out: str | Path, img_dir: str | Path) -> Path:
+def write_report(
+    store_path: str | Path, out: str | Path, img_dir: str | Path, headline: str | Path | None = None
+) -> Path:
     out, img_dir = Path(out), Path(img_dir)
-    text = render(Path(store_path), out, img_dir)
+    text = render(Path(store_path), out, img_dir, Path(headline) if headline else None)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
     return out

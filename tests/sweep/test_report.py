@@ -95,7 +95,7 @@ def test_pion_results_cli(tmp_path, capsys):
 
     store = tmp_path / "store.jsonl"
     _store(store)
-    results_main([f"store={store}", f"out={tmp_path / 'r.md'}", f"img_dir={tmp_path / 'img'}"])
+    results_main([f"store={store}", f"out={tmp_path / 'r.md'}", f"img_dir={tmp_path / 'img'}", "headline="])
     assert "wrote" in capsys.readouterr().out and (tmp_path / "r.md").read_text().startswith("# Results")
     try:
         results_main(["stor=x"])
