@@ -18,6 +18,7 @@ curves, the other budgets' end points and the paper's points.
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import yaml
@@ -173,7 +174,7 @@ def _plot(picked: dict[str, dict[int, list[dict]]], paper: dict, png: Path, titl
     ax.set_xlabel("update")
     ax.set_ylabel("success %")
     ax.set_ylim(-2, 102)
-    ax.set_title(title, fontsize=9)
+    ax.set_title("\n".join(textwrap.wrap(title, 100)), fontsize=8)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside: the curves fill the axes
     fig.tight_layout()

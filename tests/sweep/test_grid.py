@@ -84,7 +84,7 @@ def test_committed_grids_expand_and_their_last_cell_composes():
 
     sizes, steps = {}, {}
     names = ("object_optimizers", "object_lr", "object_pion_diagnosis", "smoke", "object_task0", "object_task0_kp",
-             "object_task0_flow", "object_task0_lr", "object_task0_tuned")  # fmt: skip
+             "object_task0_flow", "object_task0_lr", "object_task0_tuned", "object_task0_diagnosis")  # fmt: skip
     hashes = {}
     for name in names:
         grid = load_grid(name)
@@ -94,10 +94,10 @@ def test_committed_grids_expand_and_their_last_cell_composes():
         hashes[name] = {c.label: c.hash for c in cells}
     assert sizes == {"object_optimizers": 16, "object_lr": 15, "object_pion_diagnosis": 12, "smoke": 1,
                      "object_task0": 9, "object_task0_kp": 8, "object_task0_flow": 2, "object_task0_lr": 18,
-                     "object_task0_tuned": 6}  # fmt: skip
+                     "object_task0_tuned": 6, "object_task0_diagnosis": 2}  # fmt: skip
     assert steps == {"object_optimizers": 500, "object_lr": 500, "object_pion_diagnosis": 500, "smoke": 60,
                      "object_task0": 1500, "object_task0_kp": 1000, "object_task0_flow": 1000, "object_task0_lr": 500,
-                     "object_task0_tuned": 1500}  # fmt: skip
+                     "object_task0_tuned": 1500, "object_task0_diagnosis": 1500}  # fmt: skip
     # cells already in docs/results/store.jsonl keep their hashes when a grid file is edited (levels added, keys
     # moved between base and axes): a changed hash would re-run them and orphan their stored results
     stored = set(hashes["object_task0"].values()) | set(hashes["object_task0_kp"].values())
@@ -137,3 +137,25 @@ def test_perturb_spec_is_validated_and_not_hashed():
     assert grid.perturb.categories == ["camera", "noise"] and grid.perturb.severities == [1, 5]
     with pytest.raises(ValueError, match="unknown perturbation categories"):
         load_grid("object_task0", ["perturb.categories=[fog]"])
+
+
+def test_diagnosis_grid_routes_only_the_action_head_to_the_matrix_optimizer():
+    """The paper's diagnosis arm: vision + language (+ projectors) on AdamW, the fresh action head on Muon / Pion."""
+    from omegaconf import OmegaConf
+
+    from envs.sweep.runner import CellRunner
+    from vla.models.registry import build_model
+    from vla.optim import build_optimizer
+
+    grid = load_grid("object_task0_diagnosis")
+    runner = CellRunner(grid)
+    for cell in expand(grid):
+        cfg = OmegaConf.create(runner.train_config(cell))
+        built = build_model(cfg.model, pretrained=False)
+        model = built[0] if isinstance(built, tuple) else built
+        rows = {r["bucket"]: r for r in build_optimizer(model, cfg.optim, verbose=False).routing_rows()}
+        head = cell.level("head")
+        assert rows["action head"]["optimizer"] == head, rows
+        assert rows["backbone (diagnosis arm)"]["optimizer"] == "adamw"
+        matrix = [g for g, r in rows.items() if r["optimizer"] in ("muon", "pion")]
+        assert matrix == ["action head"], matrix
