@@ -93,7 +93,7 @@ def test_committed_grids_expand_and_their_last_cell_composes():
         steps[name] = CellRunner(grid).preflight(cells[-1])["steps"]
         hashes[name] = {c.label: c.hash for c in cells}
     assert sizes == {"object_optimizers": 16, "object_lr": 15, "object_pion_diagnosis": 12, "smoke": 1,
-                     "object_task0": 9, "object_task0_kp": 8, "object_task0_flow": 2, "object_task0_lr": 18,
+                     "object_task0": 9, "object_task0_kp": 8, "object_task0_flow": 4, "object_task0_lr": 18,
                      "object_task0_tuned": 6, "object_task0_diagnosis": 2}  # fmt: skip
     assert steps == {"object_optimizers": 1500, "object_lr": 500, "object_pion_diagnosis": 500, "smoke": 60,
                      "object_task0": 1500, "object_task0_kp": 1000, "object_task0_flow": 1000, "object_task0_lr": 500,
@@ -103,6 +103,7 @@ def test_committed_grids_expand_and_their_last_cell_composes():
     stored = set(hashes["object_task0"].values()) | set(hashes["object_task0_kp"].values())
     assert {"7fd08a3efcf5", "fd950339d6bc", "1833cd7d6e3c", "be80adc714d6", "c627d877e7a4"} <= stored
     assert {"d789c9eb8902", "f646f6235cf6", "14117649d6ab", "1b94bc48b66a"} <= stored
+    assert {"d8d919860989", "c2daa3420f2d"} <= set(hashes["object_task0_flow"].values())  # lr moved base -> axis
     lr_cells = set(hashes["object_task0_lr"].values())
     assert {"5ddbd6a888c0", "c120dfef27cc", "83539e50369b", "aab21cd92fe8"} <= lr_cells
 
