@@ -103,7 +103,9 @@ def test_committed_grids_expand_and_their_last_cell_composes():
     stored = set(hashes["object_task0"].values()) | set(hashes["object_task0_kp"].values())
     assert {"7fd08a3efcf5", "fd950339d6bc", "1833cd7d6e3c", "be80adc714d6", "c627d877e7a4"} <= stored
     assert {"d789c9eb8902", "f646f6235cf6", "14117649d6ab", "1b94bc48b66a"} <= stored
-    assert {"d8d919860989", "c2daa3420f2d"} <= set(hashes["object_task0_flow"].values())  # lr moved base -> axis
+    assert {"d8d919860989", "c2daa3420f2d"} <= set(
+        hashes["object_task0_flow"].values()
+    )  # lr moved base -> axis
     lr_cells = set(hashes["object_task0_lr"].values())
     assert {"5ddbd6a888c0", "c120dfef27cc", "83539e50369b", "aab21cd92fe8"} <= lr_cells
 

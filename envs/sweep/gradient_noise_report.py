@@ -1,0 +1,145 @@
+"""docs/gradient_noise.md from docs/results/gradient_noise.jsonl (records of envs/sweep/gradient_noise.py).
+
+One section per (cell, step), latest record of each: the cosine between each optimizer's update direction and the
+held-out mean gradient, per region and averaging level, Pion's zero-update share, and one PNG of the signal share
+of single-batch singular directions against σ/‖X‖_F with Pion's cut-off. Byte-stable for a given store.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+from envs.sweep.gradient_noise import REGIONS
+from envs.sweep.store import provenance
+
+FILTER_NAMES = {
+    "sgd": "SGD (X)",
+    "adamw": "AdamW 1st step (sign X)",
+    "muon": "Muon (NS5)",
+    "pion": "Pion (k_p 0)",
+}
+
+
+def append_record(store: str | Path, record: dict, argv: list[str]) -> None:
+    """Append one measured (cell, step) with its provenance; a cut-short last line is dropped first."""
+    record = {**record, **provenance(), "command": " ".join(argv)}
+    path = Path(store)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = path.read_text() if path.is_file() else ""
+    if text and not text.endswith("\n"):
+        text = text[: text.rfind("\n") + 1]
+    path.write_text(text + json.dumps(record, sort_keys=True, separators=(",", ":")) + "\n")
+
+
+def load_records(store: str | Path) -> list[dict]:
+    """The latest record of each (grid, hash, step), in first-measured order."""
+    path = Path(store)
+    if not path.is_file():
+        return []
+    latest: dict[tuple, dict] = {}
+    lines = path.read_text().splitlines()
+    for i, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            if i == len(lines):
+                continue
+            raise ValueError(f"{path}:{i}: not a JSON line") from None
+        latest[(rec["grid"], rec["hash"], rec["step"])] = rec
+    return list(latest.values())
+
+
+def _label(rec: dict) -> str:
+    levels = ", ".join(f"{k}={v}" for k, v in rec["levels"].items())
+    return f"{rec['grid']} `{rec['hash']}` ({levels}), update {rec['step']}"
+
+
+def record_lines(rec: dict, png: Path, rel_png: str) -> list[str]:
+    regions = {r: rec["regions"][r] for r in REGIONS if r in rec["regions"]}
+    levels = sorted(next(iter(regions.values()))["cos"]["sgd"], key=int)
+    head = " | ".join(f"n = {lv}" for lv in levels)
+    lines = [f"### {_label(rec)}", ""]
+    lines += [f"| region (matrices) | update direction | {head} |", "|---|---|" + "---|" * len(levels)]
+    for region, r in regions.items():
+        for f, name in FILTER_NAMES.items():
+            cells = " | ".join(f"{r['cos'][f][lv]:+.3f}" for lv in levels)
+            lines.append(f"| {region} ({r['matrices']}) | {name} | {cells} |")
+        zero = " | ".join(f"{100 * r['pion_zero'][lv]:.0f}%" for lv in levels)
+        lines.append(f"| {region} ({r['matrices']}) | Pion: exactly-zero updates | {zero} |")
+    lines += [
+        "",
+        f"Cosine between the update direction made from the mean of n minibatch gradients (batch "
+        f"{rec['batch_size']}) and the mean of {rec['batches'] // 2} other minibatch gradients, averaged over "
+        f"inputs and matrices. Checkpoint `{rec['checkpoint']}`; {rec['wall_s']} s on {_machine(rec)}, "
+        f"{rec['date']}, commit `{rec['commit']}`{' (uncommitted changes)' if rec.get('dirty') else ''}: "
+        f"`{rec['command']}`.",
+        "",
+    ]
+    _plot(rec, png)
+    return [*lines, f"![signal share, {_label(rec)}]({rel_png})", ""]
+
+
+def _machine(rec: dict) -> str:
+    m = rec.get("machine", {})
+    return f"{m.get('cpu', '?')}, {m.get('cores', '?')} cores"
+
+
+def _plot(rec: dict, png: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    for i, region in enumerate(r for r in REGIONS if r in rec["regions"]):
+        # bin centres on a log axis (the first bin starts at 0: its centre is half its upper edge)
+        pts = [(math.sqrt(lo * hi) if lo > 0 else hi / 2, y, n) for lo, hi, y, n in rec["regions"][region]["share"]
+               if y is not None]  # fmt: skip
+        if pts:
+            ax.plot([x for x, _, _ in pts], [y for _, y, _ in pts], marker="o", color=f"C{i}", label=region)
+    ax.axvline(rec["pion_cutoff"], color="k", ls="--", lw=1, label=f"Pion cut-off ({rec['pion_cutoff']:.2f})")
+    ax.axhline(0, color="grey", lw=0.8)
+    ax.set_xscale("log")
+    ax.set_xlabel("σ_i / ‖X‖_F of single-batch gradient directions (bin centre)")
+    ax.set_ylabel("signal share Σ u_iᵀ R v_i / Σ σ_i")
+    ax.set_title(f"{rec['grid']} {rec['hash']} ({', '.join(map(str, rec['levels'].values()))}), "
+                 f"update {rec['step']}", fontsize=9)  # fmt: skip
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    png.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(png, dpi=110)
+    plt.close(fig)
+
+
+def render(store: str | Path, out: Path, img_dir: Path) -> str:
+    records = load_records(store)
+    lines = [
+        "# Gradient noise and the update directions of AdamW, Muon and Pion",
+        "",
+        f"Generated by `python -m envs.sweep.gradient_noise` from `{Path(store).as_posix()}` ({len(records)} "
+        "record(s)); do not edit by hand. Method: the docstring of `envs/sweep/gradient_noise.py`. The paper's "
+        "mechanism predicts that, in the action head, Pion's update follows the held-out gradient better than "
+        "Muon's, because the directions below Pion's cut-off carry mostly noise.",
+        "",
+    ]
+    if not records:
+        return "\n".join([*lines, "_No record yet._", ""])
+    for rec in records:
+        png = img_dir / f"{rec['grid']}_{rec['hash']}_{rec['step']}.png"
+        lines += record_lines(rec, png, Path(os.path.relpath(png, out.parent)).as_posix())
+    return "\n".join(lines)
+
+
+def write_doc(store: str | Path, out: str | Path, img_dir: str | Path | None = None) -> Path:
+    """The doc at `out`, its PNGs under img_dir (default: <out's folder>/img/gradient_noise)."""
+    out = Path(out)
+    text = render(store, out, Path(img_dir) if img_dir else out.parent / "img" / "gradient_noise")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    return out
