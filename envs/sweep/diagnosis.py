@@ -18,6 +18,8 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
+from envs.sweep.plots import save_figure
+
 REGIONS = {"vision": "vision", "language": "language", "action_head": "action head"}
 WHOLE = {"everything": "all matrices (AdamW, logged as one group)"}
 QUANTITIES = {"grad_rank": "grad_effective_rank", "update_rank": "update_effective_rank"}
@@ -63,10 +65,7 @@ def _plt():
 
 
 def _save(fig, png: Path) -> Path:
-    fig.tight_layout()
-    png.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(png, dpi=110)
-    _plt().close(fig)
+    save_figure(fig, png)
     return png
 
 

@@ -7,13 +7,13 @@ of single-batch singular directions against σ/‖X‖_F with Pion's cut-off. By
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from pathlib import Path
 
 from envs.sweep.gradient_noise import REGIONS
-from envs.sweep.store import provenance
+from envs.sweep.plots import save_figure
+from envs.sweep.store import append_jsonl, provenance, read_jsonl
 
 FILTER_NAMES = {
     "sgd": "SGD (X)",
@@ -25,32 +25,12 @@ FILTER_NAMES = {
 
 def append_record(store: str | Path, record: dict, argv: list[str]) -> None:
     """Append one measured (cell, step) with its provenance; a cut-short last line is dropped first."""
-    record = {**record, **provenance(), "command": " ".join(argv)}
-    path = Path(store)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = path.read_text() if path.is_file() else ""
-    if text and not text.endswith("\n"):
-        text = text[: text.rfind("\n") + 1]
-    path.write_text(text + json.dumps(record, sort_keys=True, separators=(",", ":")) + "\n")
+    append_jsonl(store, {**record, **provenance(), "command": " ".join(argv)})
 
 
 def load_records(store: str | Path) -> list[dict]:
     """The latest record of each (grid, hash, step), in first-measured order."""
-    path = Path(store)
-    if not path.is_file():
-        return []
-    latest: dict[tuple, dict] = {}
-    lines = path.read_text().splitlines()
-    for i, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:
-            if i == len(lines):
-                continue
-            raise ValueError(f"{path}:{i}: not a JSON line") from None
-        latest[(rec["grid"], rec["hash"], rec["step"])] = rec
+    latest = {(r["grid"], r["hash"], r["step"]): r for r in read_jsonl(store)}
     return list(latest.values())
 
 
@@ -111,10 +91,7 @@ def _plot(rec: dict, png: Path) -> None:
                  f"update {rec['step']}", fontsize=9)  # fmt: skip
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    png.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(png, dpi=110)
-    plt.close(fig)
+    save_figure(fig, png)
 
 
 def render(store: str | Path, out: Path, img_dir: Path) -> str:

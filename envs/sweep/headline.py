@@ -23,7 +23,7 @@ from pathlib import Path
 
 import yaml
 
-from envs.sweep.plots import pooled_curve
+from envs.sweep.plots import pooled_curve, save_figure
 from envs.sweep.significance import compare_all
 from vla.stats import wilson_interval
 
@@ -177,10 +177,7 @@ def _plot(picked: dict[str, dict[int, list[dict]]], paper: dict, png: Path, titl
     ax.set_title("\n".join(textwrap.wrap(title, 100)), fontsize=8)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside: the curves fill the axes
-    fig.tight_layout()
-    png.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(png, dpi=110)
-    plt.close(fig)
+    save_figure(fig, png)
     return True
 
 

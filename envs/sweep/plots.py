@@ -20,6 +20,15 @@ def _plt():
     return plt
 
 
+def save_figure(fig, png: Path) -> Path:
+    """Lay out, write (110 dpi, parent folders created) and close a figure: every PNG of the results docs."""
+    fig.tight_layout()
+    png.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(png, dpi=110)
+    _plt().close(fig)
+    return png
+
+
 def pooled_curve(records: list[dict]) -> list[tuple[int, int, int]]:
     """(step, successes, episodes) pooled over seeds, at the steps every record evaluated."""
     per_step: dict[int, list[tuple[int, int]]] = defaultdict(list)
@@ -56,8 +65,5 @@ def success_curves(arms: dict[str, list[dict]], png: Path, title: str) -> bool:
     ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    png.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(png, dpi=110)
-    plt.close(fig)
+    save_figure(fig, png)
     return True

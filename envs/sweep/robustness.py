@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from envs.sweep.plots import save_figure
 from envs.sweep.significance import compare_all
 from vla.stats import wilson_interval
 
@@ -120,7 +121,4 @@ def _bar_chart(pooled: dict[str, dict], cats: list[str], png: Path, title: str) 
     ax.set_title(f"{title}: final policy under perturbations", fontsize=9)
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=7, loc="upper center", ncol=min(3, len(pooled)))
-    fig.tight_layout()
-    png.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(png, dpi=110)
-    plt.close(fig)
+    save_figure(fig, png)

@@ -71,22 +71,10 @@ class ResultsStore:
         self.path = Path(path)
 
     def records(self) -> list[dict]:
-        if not self.path.is_file():
-            return []
-        lines = self.path.read_text().splitlines()
-        out = []
-        for i, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:
-                if i == len(lines):  # a kill during the last write: that cell simply did not finish
-                    continue
-                raise StoreError(f"{self.path}:{i}: not a JSON line") from None
+        out = read_jsonl(self.path)
+        for i, rec in enumerate(out, 1):
             if not isinstance(rec, dict) or "hash" not in rec or rec.get("status") not in STATUSES:
-                raise StoreError(f"{self.path}:{i}: a record needs a hash and a status in {STATUSES}")
-            out.append(rec)
+                raise StoreError(f"{self.path}: record {i}: a record needs a hash and a status in {STATUSES}")
         return out
 
     def latest(self) -> dict[str, dict]:
@@ -104,13 +92,39 @@ class ResultsStore:
             raise StoreError(f"record for {record.get('hash')} lacks {missing}")
         if record["status"] not in STATUSES:
             raise StoreError(f"status must be one of {STATUSES}, got {record['status']!r}")
-        text = json.dumps(record, sort_keys=True, separators=(",", ":")) + "\n"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "ab+") as f:
-            f.seek(0)
-            data = f.read()
-            if data and not data.endswith(b"\n"):  # the previous write was cut short: drop its partial line
-                f.truncate(data.rfind(b"\n") + 1)
-            f.write(text.encode())
-            f.flush()
-            os.fsync(f.fileno())
+        append_jsonl(self.path, record)
+
+
+def read_jsonl(path: str | Path) -> list[dict]:
+    """Every JSON line of `path` ([] when absent); a cut-short last line (a kill during its write) is skipped,
+    any other bad line raises StoreError."""
+    path = Path(path)
+    if not path.is_file():
+        return []
+    lines = path.read_text().splitlines()
+    out = []
+    for i, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            if i == len(lines):  # a kill during the last write: that record simply did not finish
+                continue
+            raise StoreError(f"{path}:{i}: not a JSON line") from None
+    return out
+
+
+def append_jsonl(path: str | Path, record: dict) -> None:
+    """Append one record as a canonical JSON line, durably; a cut-short last line is dropped first."""
+    path = Path(path)
+    text = json.dumps(record, sort_keys=True, separators=(",", ":")) + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "ab+") as f:
+        f.seek(0)
+        data = f.read()
+        if data and not data.endswith(b"\n"):  # the previous write was cut short: drop its partial line
+            f.truncate(data.rfind(b"\n") + 1)
+        f.write(text.encode())
+        f.flush()
+        os.fsync(f.fileno())
