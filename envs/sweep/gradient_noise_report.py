@@ -64,6 +64,24 @@ def record_lines(rec: dict, png: Path, rel_png: str) -> list[str]:
     return [*lines, f"![signal share, {_label(rec)}]({rel_png})", ""]
 
 
+def summary_lines(records: list[dict]) -> list[str]:
+    """One row per record: the action head's single-batch cosines and Pion's over Muon's."""
+    lines = [
+        "## Summary: action head, single minibatch (n = 1)",
+        "",
+        "| checkpoint | " + " | ".join(FILTER_NAMES.values()) + " | Pion / Muon |",
+        "|---|" + "---|" * (len(FILTER_NAMES) + 1),
+    ]
+    for rec in records:
+        head = rec["regions"].get("action_head")
+        if head is None:
+            continue
+        cos = {f: head["cos"][f]["1"] for f in FILTER_NAMES}
+        ratio = f"{cos['pion'] / cos['muon']:.2f}x" if cos["muon"] > 0 else "-"
+        lines.append(f"| {_label(rec)} | " + " | ".join(f"{c:+.3f}" for c in cos.values()) + f" | {ratio} |")
+    return [*lines, "", "## Per checkpoint", ""]
+
+
 def _machine(rec: dict) -> str:
     m = rec.get("machine", {})
     return f"{m.get('cpu', '?')}, {m.get('cores', '?')} cores"
@@ -107,6 +125,7 @@ def render(store: str | Path, out: Path, img_dir: Path) -> str:
     ]
     if not records:
         return "\n".join([*lines, "_No record yet._", ""])
+    lines += summary_lines(records)
     for rec in records:
         png = img_dir / f"{rec['grid']}_{rec['hash']}_{rec['step']}.png"
         lines += record_lines(rec, png, Path(os.path.relpath(png, out.parent)).as_posix())

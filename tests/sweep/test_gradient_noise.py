@@ -76,6 +76,10 @@ def test_records_append_and_render_a_byte_stable_doc(tmp_path):
     pion = next(line for line in text.splitlines() if line.startswith("| action_head (1) | Pion (k_p 0)"))
     muon = next(line for line in text.splitlines() if line.startswith("| action_head (1) | Muon (NS5)"))
     assert float(pion.split("|")[3]) > float(muon.split("|")[3])
+    assert (
+        "## Summary: action head, single minibatch (n = 1)" in text
+        and "| g `abc` (optimizer=pion), update 500 |" in text
+    )
     assert text.index("| vision") < text.index("| action_head")  # regions in model order (vision, ..., head)
     assert (tmp_path / "img" / "gradient_noise" / "g_abc_500.png").stat().st_size > 5000
     assert write_doc(store, out).read_text() == text
