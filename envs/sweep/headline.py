@@ -24,7 +24,7 @@ from pathlib import Path
 import yaml
 
 from envs.sweep.plots import pooled_curve, save_figure
-from envs.sweep.significance import compare_all
+from envs.sweep.significance import compare_all, two_proportion_p
 from vla.stats import wilson_interval
 
 ALPHA = 0.05
@@ -83,6 +83,26 @@ def point_at(records: list[dict], step: int) -> tuple[int, int] | None:
     return None
 
 
+def per_seed(records: list[dict], step: int) -> list[tuple[int, int]]:
+    """(successes, episodes) of each record (seed) at `step`, in record order."""
+    return [
+        (int(e["successes"]), int(e["episodes"]))
+        for r in records
+        for e in r["evals"]
+        if int(e["step"]) == step
+    ]
+
+
+def seed_disagreement(seeds: list[tuple[int, int]]) -> float | None:
+    """p-value that the seeds share one success rate: the most different pair's two-proportion test, times the
+    number of pairs (Bonferroni, capped at 1); None with fewer than two seeds."""
+    if len(seeds) < 2:
+        return None
+    rates = sorted(seeds, key=lambda kn: kn[0] / kn[1] if kn[1] else 0.0)
+    pairs = len(seeds) * (len(seeds) - 1) // 2
+    return min(1.0, pairs * two_proportion_p(*rates[0], *rates[-1]))
+
+
 def _fmt(point: tuple[int, int] | None, n_records: int) -> tuple[str, str]:
     if point is None:
         return ("not run yet" if n_records == 0 else "in progress"), "-"
@@ -94,10 +114,13 @@ def _fmt(point: tuple[int, int] | None, n_records: int) -> tuple[str, str]:
 def table_lines(table: dict, paper: dict, records: list[dict], png: Path, rel_png: str) -> list[str]:
     rows: dict[str, dict[int, dict]] = table["rows"]
     steps = sorted({s for cols in rows.values() for s in cols})
-    head = "| optimizer | " + " | ".join(f"{s} updates: ours | 95% CI | seeds | paper" for s in steps) + " |"
+    head = (
+        "| optimizer | " + " | ".join(f"{s} updates: ours | 95% CI | per seed | paper" for s in steps) + " |"
+    )
     lines = [f"### {table.get('title', '')}".rstrip(), "", head, "|---|" + "---|---|---|---|" * len(steps)]
     points: dict[int, dict[str, tuple[int, int]]] = {s: {} for s in steps}
     picked: dict[str, dict[int, list[dict]]] = {}
+    disagree: list[str] = []
     for label, cols in rows.items():
         cells = []
         picked[label] = {}
@@ -109,9 +132,23 @@ def table_lines(table: dict, paper: dict, records: list[dict], png: Path, rel_pn
                 points[s][label] = pt
             ours, ci = _fmt(pt, len(recs)) if s in cols else ("-", "-")
             ref = (paper.get(label) or {}).get(s)
-            cells.append(f"{ours} | {ci} | {len(recs) if recs else '-'} | {ref if ref is not None else '-'}")
+            seeds = per_seed(recs, s) if pt is not None else []
+            shown = "; ".join(f"{k}/{n}" for k, n in seeds) or "-"
+            cells.append(f"{ours} | {ci} | {shown} | {ref if ref is not None else '-'}")
+            p = seed_disagreement(seeds)
+            if p is not None and p < ALPHA:
+                disagree.append(f"{label} at {s} updates ({shown}, p = {p:.2g})")
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     lines += ["", *_significance(points), ""]
+    if disagree:
+        lines += [
+            "**Seeds disagree** (most different pair of seeds, two-proportion z-test, Bonferroni over the pairs, "
+            f"alpha {ALPHA}): "
+            + "; ".join(disagree)
+            + ". Pooling treats their episodes as independent, so the "
+            "CI and tests of these cells understate the uncertainty: more seeds are needed before reading them.",
+            "",
+        ]
     if _plot(picked, paper, png, table.get("title", "")):
         lines += [f"![{table.get('title', 'headline')}]({rel_png})", ""]
     return lines

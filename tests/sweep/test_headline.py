@@ -67,9 +67,12 @@ def test_headline_table_significance_and_plot(tmp_path):
     text = write_report(store, out, tmp_path / "docs" / "img", hl).read_text()
     head, rest = text.split("## lr", 1)  # the headline opens the doc, before the grids
     assert "## Headline: toy" in head and "the paper vs us" in head
-    assert "| AdamW | 4/20 (20%) | 8–42 | 2 | ≈5 | 3/10 (30%) | 11–60 | 1 | 32.2 |" in head
-    assert "| Muon | 19/20 (95%) | 76–99 | 2 | - | not run yet | - | - | - |" in head
-    assert "| Pion | 15/20 (75%) | 53–89 | 2 | - | in progress | - | 1 | 100.0 |" in head
+    assert "| AdamW | 4/20 (20%) | 8–42 | 4/10; 0/10 | ≈5 | 3/10 (30%) | 11–60 | 3/10 | 32.2 |" in head
+    assert "| Muon | 19/20 (95%) | 76–99 | 10/10; 9/10 | - | not run yet | - | - | - |" in head
+    assert "| Pion | 15/20 (75%) | 53–89 | 6/10; 9/10 | - | in progress | - | - | 100.0 |" in head
+    # 4/10 vs 0/10: p = 0.025 < 0.05, the only cell whose seeds disagree
+    assert "**Seeds disagree**" in head and "AdamW at 5 updates (4/10; 0/10, p = 0.025)" in head
+    assert "Pion at 5" not in head.split("**Seeds disagree**")[1]
     # 95% vs 20%: p = 1.6e-06, x3 pairs (Holm); Muon vs Pion 19/20 vs 15/20: p = 0.077, not significant
     assert "Muon > AdamW (95% vs 20%, p = 1.6e-06, Holm 4.8e-06)" in head
     assert "Muon vs Pion (95% vs 75%, p = 0.077, Holm 0.077, not significant)" in head
@@ -77,6 +80,17 @@ def test_headline_table_significance_and_plot(tmp_path):
     assert "![own lr](img/headline_0.png)" in head
     assert (tmp_path / "docs" / "img" / "headline_0.png").stat().st_size > 5000
     assert write_report(store, out, tmp_path / "docs" / "img", hl).read_text() == text  # byte-stable
+
+
+def test_seed_disagreement_is_the_extreme_pair_bonferroni():
+    from envs.sweep.headline import seed_disagreement
+    from envs.sweep.significance import two_proportion_p
+
+    assert seed_disagreement([(5, 10)]) is None
+    assert seed_disagreement([(10, 10), (1, 10)]) == two_proportion_p(10, 10, 1, 10) < 1e-4
+    three = [(5, 10), (10, 10), (1, 10)]  # extreme pair 10/10 vs 1/10, three pairs
+    assert seed_disagreement(three) == min(1.0, 3 * two_proportion_p(10, 10, 1, 10))
+    assert seed_disagreement([(5, 10), (6, 10), (5, 10)]) == 1.0  # 3 x 0.65, capped
 
 
 @pytest.mark.parametrize(
