@@ -13,7 +13,7 @@ from pathlib import Path
 
 from envs.sweep.gradient_noise import REGIONS
 from envs.sweep.plots import save_figure
-from envs.sweep.store import append_jsonl, provenance, read_jsonl
+from envs.sweep.store import append_jsonl, machine_label, provenance, read_jsonl
 
 FILTER_NAMES = {
     "sgd": "SGD (X)",
@@ -55,7 +55,7 @@ def record_lines(rec: dict, png: Path, rel_png: str) -> list[str]:
         "",
         f"Cosine between the update direction made from the mean of n minibatch gradients (batch "
         f"{rec['batch_size']}) and the mean of {rec['batches'] // 2} other minibatch gradients, averaged over "
-        f"inputs and matrices. Checkpoint `{rec['checkpoint']}`; {rec['wall_s']} s on {_machine(rec)}, "
+        f"inputs and matrices. Checkpoint `{rec['checkpoint']}`; {rec['wall_s']} s on {machine_label(rec)}, "
         f"{rec['date']}, commit `{rec['commit']}`{' (uncommitted changes)' if rec.get('dirty') else ''}: "
         f"`{rec['command']}`.",
         "",
@@ -80,11 +80,6 @@ def summary_lines(records: list[dict]) -> list[str]:
         ratio = f"{cos['pion'] / cos['muon']:.2f}x" if cos["muon"] > 0 else "-"
         lines.append(f"| {_label(rec)} | " + " | ".join(f"{c:+.3f}" for c in cos.values()) + f" | {ratio} |")
     return [*lines, "", "## Per checkpoint", ""]
-
-
-def _machine(rec: dict) -> str:
-    m = rec.get("machine", {})
-    return f"{m.get('cpu', '?')}, {m.get('cores', '?')} cores"
 
 
 def _plot(rec: dict, png: Path) -> None:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import yaml
 
-from envs.sweep.plots import pooled_curve, save_figure
+from envs.sweep.plots import pooled_curve, save_figure, wilson_bars
 from envs.sweep.significance import compare_all, two_proportion_p
 from vla.stats import wilson_interval
 
@@ -192,10 +192,7 @@ def _plot(picked: dict[str, dict[int, list[dict]]], paper: dict, png: Path, titl
         longest = max(cols)
         pts = pooled_curve(cols[longest]) if cols[longest] else []
         if pts:
-            rate = [100 * k / n for _, k, n in pts]
-            ci = [wilson_interval(k, n) for _, k, n in pts]
-            err = [[max(0.0, r - 100 * lo) for r, (lo, _) in zip(rate, ci, strict=True)],
-                   [max(0.0, 100 * hi - r) for r, (_, hi) in zip(rate, ci, strict=True)]]  # fmt: skip
+            rate, err = wilson_bars([(k, n) for _, k, n in pts])
             ax.errorbar([s for s, _, _ in pts], rate, yerr=err, color=color, marker="o", capsize=3, lw=1.2,
                         label=f"{label}, {longest}-update run")  # fmt: skip
         for step, recs in cols.items():

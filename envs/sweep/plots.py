@@ -29,6 +29,16 @@ def save_figure(fig, png: Path) -> Path:
     return png
 
 
+def wilson_bars(points: list[tuple[int, int]]) -> tuple[list[float], list[list[float]]]:
+    """(success %, [lower, upper] Wilson 95% bar lengths) of (successes, episodes) points; no episodes: 0, no bar.
+    Clipped at 0: at k = 0 or k = n the Wilson bound equals the rate up to rounding (matplotlib refuses < 0)."""
+    rate = [100 * k / n if n else 0.0 for k, n in points]
+    ci = [wilson_interval(k, n) if n else (0.0, 0.0) for k, n in points]
+    err = [[max(0.0, r - 100 * lo) for r, (lo, _) in zip(rate, ci, strict=True)],
+           [max(0.0, 100 * hi - r) for r, (_, hi) in zip(rate, ci, strict=True)]]  # fmt: skip
+    return rate, err
+
+
 def pooled_curve(records: list[dict]) -> list[tuple[int, int, int]]:
     """(step, successes, episodes) pooled over seeds, at the steps every record evaluated."""
     per_step: dict[int, list[tuple[int, int]]] = defaultdict(list)
@@ -53,11 +63,7 @@ def success_curves(arms: dict[str, list[dict]], png: Path, title: str) -> bool:
         if not pts:
             continue
         steps = [s for s, _, _ in pts]
-        rate = [100 * k / n for _, k, n in pts]
-        ci = [wilson_interval(k, n) for _, k, n in pts]
-        # clipped at 0: at k = 0 or k = n the Wilson bound equals the rate up to rounding (matplotlib refuses < 0)
-        err = [[max(0.0, r - 100 * lo) for r, (lo, _) in zip(rate, ci, strict=True)],
-               [max(0.0, 100 * hi - r) for r, (_, hi) in zip(rate, ci, strict=True)]]  # fmt: skip
+        rate, err = wilson_bars([(k, n) for _, k, n in pts])
         ax.errorbar(steps, rate, yerr=err, marker="o", capsize=3, lw=1.2, label=label)
     ax.set_xlabel("update")
     ax.set_ylabel("success % (Wilson 95% CI)")

@@ -22,7 +22,7 @@ from envs.sweep.headline import headline_lines, load_headline
 from envs.sweep.plots import pooled_curve, success_curves
 from envs.sweep.robustness import perturbation_lines
 from envs.sweep.significance import compare_all
-from envs.sweep.store import ResultsStore
+from envs.sweep.store import ResultsStore, machine_label
 from vla.stats import wilson_interval
 
 POOLED, TABLES = "seed", "budget"
@@ -69,12 +69,6 @@ def end_loss(records: list[dict]) -> float | None:
         if curve:
             ends.append(sum(curve[-END_LOGS:]) / len(curve[-END_LOGS:]))
     return sum(ends) / len(ends) if ends else None
-
-
-def _machine(rec: dict) -> str:
-    m = rec.get("machine", {})
-    gpu = f", {m['gpu']}" if m.get("gpu") else ""
-    return f"{m.get('cpu', '?')}, {m.get('cores', '?')} cores{gpu}"
 
 
 def _hours(seconds: float) -> str:
@@ -165,7 +159,7 @@ def provenance_lines(records: list[dict]) -> list[str]:
         levels = " ".join(f"{a}={v}" for a, v in r["cell"].items())
         lines.append(
             f"| `{r['hash']}` | {levels} | {r['status']} | {step} | {score} | {_hours(float(r['wall_s']))} | "
-            f"{r['date']} | `{r['commit']}`{dirty} | {_machine(r)} | `{r['command']}` |"
+            f"{r['date']} | `{r['commit']}`{dirty} | {machine_label(r)} | `{r['command']}` |"
         )
     return lines
 

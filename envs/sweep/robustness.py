@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from envs.sweep.plots import save_figure
+from envs.sweep.plots import save_figure, wilson_bars
 from envs.sweep.significance import compare_all
-from vla.stats import wilson_interval
 
 
 def _pooled(records: list[dict]) -> dict | None:
@@ -108,10 +107,7 @@ def _bar_chart(pooled: dict[str, dict], cats: list[str], png: Path, title: str) 
     width = 0.8 / len(pooled)
     for i, (label, p) in enumerate(pooled.items()):
         points = [p["clean"], *(p["categories"][c] for c in cats)]
-        rate = [100 * k / n if n else 0.0 for k, n in points]
-        ci = [wilson_interval(k, n) if n else (0.0, 0.0) for k, n in points]
-        err = [[max(0.0, r - 100 * lo) for r, (lo, _) in zip(rate, ci, strict=True)],
-               [max(0.0, 100 * hi - r) for r, (_, hi) in zip(rate, ci, strict=True)]]  # fmt: skip
+        rate, err = wilson_bars(points)
         xs = [j + (i - (len(pooled) - 1) / 2) * width for j in range(len(columns))]
         ax.bar(xs, rate, width, yerr=err, capsize=2, label=f"{label} (update {p['step']})")
     ax.set_xticks(range(len(columns)), columns, fontsize=8)

@@ -54,6 +54,13 @@ def machine() -> dict:
     return out
 
 
+def machine_label(record: dict) -> str:
+    """'CPU, N cores[, GPU]' of a record's provenance."""
+    m = record.get("machine", {})
+    gpu = f", {m['gpu']}" if m.get("gpu") else ""
+    return f"{m.get('cpu', '?')}, {m.get('cores', '?')} cores{gpu}"
+
+
 def provenance() -> dict:
     commit, dirty = git_commit(Path(__file__).resolve().parent)
     return {
