@@ -94,7 +94,7 @@ def test_committed_grids_expand_and_their_last_cell_composes():
         hashes[name] = {c.label: c.hash for c in cells}
     assert sizes == {"object_optimizers": 16, "object_lr": 15, "object_pion_diagnosis": 12, "smoke": 1,
                      "object_task0": 9, "object_task0_kp": 8, "object_task0_flow": 4, "object_task0_lr": 18,
-                     "object_task0_tuned": 6, "object_task0_diagnosis": 2}  # fmt: skip
+                     "object_task0_tuned": 9, "object_task0_diagnosis": 2}  # fmt: skip
     assert steps == {"object_optimizers": 1500, "object_lr": 500, "object_pion_diagnosis": 500, "smoke": 60,
                      "object_task0": 1500, "object_task0_kp": 1000, "object_task0_flow": 1000, "object_task0_lr": 500,
                      "object_task0_tuned": 1500, "object_task0_diagnosis": 1500}  # fmt: skip
