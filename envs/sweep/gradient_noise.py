@@ -15,6 +15,9 @@ data, processor (augmentation on) and batch size:
 4. The signal share of the singular directions of a single-batch gradient X = Σ σ_i u_i v_iᵀ, binned by
    σ_i / ‖X‖_F (the filters' input scale; Pion passes what lies above its cut-off, ≈ 0.8 for k_p 0):
    Σ u_iᵀ R v_i / Σ σ_i over the directions of the bin (≈ 1: signal; ≈ 0: noise).
+5. The singular-value spectra σ_i / ‖M‖_F (the first SPECTRUM_LEN, averaged over inputs and then over the
+   matrices of each region) of the single-batch gradient, the n = K/2 mean, the reference, and the AdamW, Muon
+   and Pion update directions made from a single batch: how flat each optimizer makes the spectrum it applies.
 
     python -m envs.sweep.gradient_noise object_task0_tuned <cell hash> [steps=500,1500] [batches=32]
 
@@ -34,6 +37,7 @@ from vla.optim.newton_schulz import newton_schulz, pion_schedule
 
 REGIONS = ("vision", "language", "action_head")
 FILTERS = ("sgd", "adamw", "muon", "pion")
+SPECTRUM_LEN = 32  # leading singular values kept per matrix for the spectra
 SHARE_BINS = (
     0.0,
     0.01,
@@ -66,9 +70,23 @@ def _cos(a: torch.Tensor, b: torch.Tensor) -> float:
     return 0.0 if na == 0 or nb == 0 else float((a * b).sum() / (na * nb))
 
 
+def normalised_spectrum(x: torch.Tensor, n: int = SPECTRUM_LEN) -> list[float]:
+    """The first n (at most) singular values of x over its Frobenius norm; all zeros for a zero matrix."""
+    s = torch.linalg.svdvals(x.double())[:n]
+    fro = x.double().norm()
+    return (s / fro if fro > 0 else torch.zeros_like(s)).tolist()
+
+
+def _mean_lists(rows: list[list[float]]) -> list[float]:
+    """Index-wise mean of lists of different lengths (index i over the rows that have it)."""
+    width = max((len(r) for r in rows), default=0)
+    return [sum(r[i] for r in rows if len(r) > i) / sum(1 for r in rows if len(r) > i) for i in range(width)]
+
+
 def matrix_alignment(samples: torch.Tensor, group: int = 4) -> dict:
     """One matrix's K gradient samples (K, m, n), K even ≥ 2·group: cosines per filter and averaging level,
-    Pion's zero-update share per level, and the (σ_i, u_iᵀ R v_i) / ‖X‖_F pairs of the single-batch inputs."""
+    Pion's zero-update share per level, the (σ_i, u_iᵀ R v_i) / ‖X‖_F pairs of the single-batch inputs, and the
+    normalised spectra of the inputs, the reference and the single-batch update directions."""
     k = samples.shape[0]
     if k < 2 * group or k % 2:
         raise ValueError(f"need an even number of gradient samples ≥ {2 * group}, got {k}")
@@ -81,8 +99,11 @@ def matrix_alignment(samples: torch.Tensor, group: int = 4) -> dict:
     }
     cos = {f: {} for f in FILTERS}
     zero = {}
+    single: dict[str, list] = {}
     for level, inputs in levels.items():
         outs = {f: [apply_filter(f, x.float()).double() for x in inputs] for f in FILTERS}
+        if level == "1":
+            single = outs
         for f in FILTERS:
             cos[f][level] = sum(_cos(o, ref) for o in outs[f]) / len(inputs)
         zero[level] = sum(bool((o == 0).all()) for o in outs["pion"]) / len(inputs)
@@ -95,12 +116,18 @@ def matrix_alignment(samples: torch.Tensor, group: int = 4) -> dict:
         signal = torch.einsum("mi,mn,in->i", u, ref, vh)  # u_iᵀ R v_i
         keep = s > 1e-12 * s[0]
         pairs += list(zip((s[keep] / fro).tolist(), (signal[keep] / fro).tolist(), strict=True))
-    return {"cos": cos, "pion_zero": zero, "pairs": pairs}
+    spectra = {
+        "gradient n=1": _mean_lists([normalised_spectrum(x) for x in half]),
+        f"gradient n={k // 2}": normalised_spectrum(half.mean(0)),
+        "reference": normalised_spectrum(ref),
+        **{f: _mean_lists([normalised_spectrum(o) for o in single[f]]) for f in ("adamw", "muon", "pion")},
+    }
+    return {"cos": cos, "pion_zero": zero, "pairs": pairs, "spectra": spectra}
 
 
 def region_summary(per_matrix: dict[str, list[dict]]) -> dict:
     """{region: {"matrices", "cos": {filter: {level: mean}}, "pion_zero": {level: mean},
-    "share": [[lo, hi, Σ signal / Σ σ, directions]] per σ/‖X‖_F bin}}."""
+    "share": [[lo, hi, Σ signal / Σ σ, directions]] per σ/‖X‖_F bin, "spectra": {input or filter: [σ_i / ‖M‖_F]}}}."""
     out = {}
     for region, mats in per_matrix.items():
         if not mats:
@@ -114,7 +141,14 @@ def region_summary(per_matrix: dict[str, list[dict]]) -> dict:
             inside = [(x, y) for x, y in pairs if lo <= x < hi]
             total = sum(x for x, _ in inside)
             share.append([lo, hi, sum(y for _, y in inside) / total if total > 0 else None, len(inside)])
-        out[region] = {"matrices": len(mats), "cos": cos, "pion_zero": zero, "share": share}
+        spectra = {kind: _mean_lists([m["spectra"][kind] for m in mats]) for kind in mats[0]["spectra"]}
+        out[region] = {
+            "matrices": len(mats),
+            "cos": cos,
+            "pion_zero": zero,
+            "share": share,
+            "spectra": spectra,
+        }
     return out
 
 

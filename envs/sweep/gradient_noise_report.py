@@ -1,8 +1,9 @@
 """docs/gradient_noise.md from docs/results/gradient_noise.jsonl (records of envs/sweep/gradient_noise.py).
 
 One section per (cell, step), latest record of each: the cosine between each optimizer's update direction and the
-held-out mean gradient, per region and averaging level, Pion's zero-update share, and one PNG of the signal share
-of single-batch singular directions against σ/‖X‖_F with Pion's cut-off. Byte-stable for a given store.
+held-out mean gradient, per region and averaging level, Pion's zero-update share, and one PNG: the signal share
+of single-batch singular directions against σ/‖X‖_F with Pion's cut-off and, per region, the normalised
+singular-value spectra of the gradients and of each optimizer's update direction. Byte-stable for a given store.
 """
 
 from __future__ import annotations
@@ -60,8 +61,17 @@ def record_lines(rec: dict, png: Path, rel_png: str) -> list[str]:
         f"`{rec['command']}`.",
         "",
     ]
+    if any("spectra" in r for r in regions.values()):
+        lines += [
+            "Spectra panels: the leading singular values σ_i / ‖M‖_F (averaged over inputs and matrices) of the "
+            "single-batch gradient, the mean of n gradients, the held-out reference, and the AdamW, Muon and Pion "
+            "update directions made from one batch. A flat line is a whitened update (Muon); Pion keeps the "
+            "directions above its cut-off and drops the tail (below the panel's 1e-4 floor; an all-zero update "
+            "counts as zeros).",
+            "",
+        ]
     _plot(rec, png)
-    return [*lines, f"![signal share, {_label(rec)}]({rel_png})", ""]
+    return [*lines, f"![signal share and spectra, {_label(rec)}]({rel_png})", ""]
 
 
 def summary_lines(records: list[dict]) -> list[str]:
@@ -87,9 +97,18 @@ def _plot(rec: dict, png: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter
 
-    fig, ax = plt.subplots(figsize=(6.4, 3.6))
-    for i, region in enumerate(r for r in REGIONS if r in rec["regions"]):
+    regions = [r for r in REGIONS if r in rec["regions"]]
+    with_spectra = [r for r in regions if "spectra" in rec["regions"][r]]
+    if with_spectra:
+        fig, axes = plt.subplots(2, 2, figsize=(11, 7.2))
+        ax = axes[0, 0]
+        for spec_ax, region in zip(axes.flat[1:], with_spectra, strict=False):
+            _plot_spectra(spec_ax, region, rec["regions"][region]["spectra"], rec["pion_cutoff"])
+    else:
+        fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    for i, region in enumerate(regions):
         # bin centres on a log axis (the first bin starts at 0: its centre is half its upper edge)
         pts = [(math.sqrt(lo * hi) if lo > 0 else hi / 2, y, n) for lo, hi, y, n in rec["regions"][region]["share"]
                if y is not None]  # fmt: skip
@@ -98,13 +117,46 @@ def _plot(rec: dict, png: Path) -> None:
     ax.axvline(rec["pion_cutoff"], color="k", ls="--", lw=1, label=f"Pion cut-off ({rec['pion_cutoff']:.2f})")
     ax.axhline(0, color="grey", lw=0.8)
     ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(NullFormatter())  # decade labels only
     ax.set_xlabel("σ_i / ‖X‖_F of single-batch gradient directions (bin centre)")
     ax.set_ylabel("signal share Σ u_iᵀ R v_i / Σ σ_i")
     ax.set_title(f"{rec['grid']} {rec['hash']} ({', '.join(map(str, rec['levels'].values()))}), "
                  f"update {rec['step']}", fontsize=9)  # fmt: skip
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
+    if with_spectra:
+        fig.tight_layout()
     save_figure(fig, png)
+
+
+SPECTRUM_STYLE = {  # input or filter -> (label, line style)
+    "gradient n=1": ("gradient, 1 batch", "-"),
+    "reference": ("held-out mean gradient", "-"),
+    "adamw": ("AdamW 1st step (sign)", ":"),
+    "muon": ("Muon (NS5)", "--"),
+    "pion": ("Pion (k_p 0)", "-."),
+}
+
+
+SPECTRUM_FLOOR = 1e-4
+
+
+def _plot_spectra(ax, region: str, spectra: dict, cutoff: float) -> None:
+    """One region's normalised spectra on a log axis, Pion's cut-off as a horizontal line."""
+    for i, (kind, values) in enumerate(spectra.items()):
+        # the one kind not in the table is the mean of K/2 gradients, "gradient n=<K/2>"
+        label, ls = SPECTRUM_STYLE.get(kind, (f"gradient, mean of {kind.rpartition('=')[2]} batches", "-"))
+        pts = [(j + 1, v) for j, v in enumerate(values) if v > 0]
+        if pts:
+            ax.plot([x for x, _ in pts], [y for _, y in pts], ls=ls, color=f"C{i}", lw=1.4, label=label)
+    ax.axhline(cutoff, color="k", ls="--", lw=0.8, label="Pion cut-off (on its input)")
+    ax.set_yscale("log")
+    ax.set_ylim(SPECTRUM_FLOOR, 1.5)  # Pion's dropped tail (~1e-8) falls off the bottom
+    ax.set_xlabel("singular direction i")
+    ax.set_ylabel("σ_i / ‖M‖_F")
+    ax.set_title(f"{region}: normalised spectra", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=6)
 
 
 def render(store: str | Path, out: Path, img_dir: Path) -> str:

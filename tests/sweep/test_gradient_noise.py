@@ -7,7 +7,13 @@ import json
 import pytest
 import torch
 
-from envs.sweep.gradient_noise import apply_filter, matrix_alignment, pion_cutoff, region_summary
+from envs.sweep.gradient_noise import (
+    SPECTRUM_LEN,
+    apply_filter,
+    matrix_alignment,
+    pion_cutoff,
+    region_summary,
+)
 from envs.sweep.gradient_noise_report import append_record, load_records, write_doc
 
 
@@ -57,6 +63,25 @@ def test_pion_follows_a_low_rank_signal_better_than_muon_and_the_tail_is_noise()
         matrix_alignment(torch.randn(7, 4, 4))
 
 
+def test_spectra_show_muon_whitening_and_pion_dropping_the_tail():
+    r = matrix_alignment(_low_rank_samples(noise=0.05))
+    sp = r["spectra"]
+    assert set(sp) == {"gradient n=1", "gradient n=8", "reference", "adamw", "muon", "pion"}
+    assert all(len(v) == min(SPECTRUM_LEN, 24) for v in sp.values())  # min(m, n) = 24 singular values
+    # the signal has rank 2: the reference's energy sits in its two leading directions
+    assert sum(v * v for v in sp["reference"][:2]) > 0.95
+    # the single-batch gradient has a noise tail that averaging 8 batches shrinks
+    assert sp["gradient n=1"][5] > 1.5 * sp["gradient n=8"][5] > 0
+    muon, pion = sp["muon"], sp["pion"]
+    assert max(muon) / min(muon) < 2.5  # Muon: every direction near the same value, the tail lifted
+    assert pion[0] > 0.5 and max(pion[4:]) < 0.05 * pion[0]  # Pion: the head kept, the tail dropped
+    assert abs(sum(v * v for v in muon) - 1) < 0.01  # σ / ‖M‖_F: squares sum to ≈ 1 (a mean over inputs)
+    noise = matrix_alignment(torch.randn(16, 24, 48, generator=torch.Generator().manual_seed(3)))
+    assert noise["spectra"]["pion"] == [0.0] * 24  # an all-zero Pion update is a zero spectrum
+    summary = region_summary({"action_head": [r, noise]})["action_head"]["spectra"]
+    assert summary["pion"][0] == pytest.approx((pion[0] + 0.0) / 2)  # mean over the region's matrices
+
+
 def test_records_append_and_render_a_byte_stable_doc(tmp_path):
     summary = region_summary({"action_head": [matrix_alignment(_low_rank_samples(0.02))],
                               "vision": [matrix_alignment(_low_rank_samples(0.5, seed=4))]})  # fmt: skip
@@ -82,6 +107,16 @@ def test_records_append_and_render_a_byte_stable_doc(tmp_path):
     )
     assert text.index("| vision") < text.index("| action_head")  # regions in model order (vision, ..., head)
     assert (tmp_path / "img" / "gradient_noise" / "g_abc_500.png").stat().st_size > 5000
+    assert "Spectra panels: the leading singular values" in text
+    old = {**rec, "regions": {k: {f: v for f, v in r.items() if f != "spectra"} for k, r in summary.items()}}
+    append_record(
+        store, {**old, "hash": "old"}, ["before spectra"]
+    )  # records from before the spectra still render
+    text = write_doc(store, out).read_text()
+    assert (
+        text.count("Spectra panels") == 1
+        and (tmp_path / "img" / "gradient_noise" / "g_old_500.png").is_file()
+    )
     assert write_doc(store, out).read_text() == text
 
 
