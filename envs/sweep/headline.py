@@ -24,7 +24,7 @@ from pathlib import Path
 import yaml
 
 from envs.sweep.plots import pooled_curve, save_figure, wilson_bars
-from envs.sweep.significance import compare_all, two_proportion_p
+from envs.sweep.significance import compare_all, holm, seed_permutation_p, smallest_seed_p, two_proportion_p
 from vla.stats import wilson_interval
 
 ALPHA = 0.05
@@ -119,6 +119,7 @@ def table_lines(table: dict, paper: dict, records: list[dict], png: Path, rel_pn
     )
     lines = [f"### {table.get('title', '')}".rstrip(), "", head, "|---|" + "---|---|---|---|" * len(steps)]
     points: dict[int, dict[str, tuple[int, int]]] = {s: {} for s in steps}
+    seed_rates: dict[int, dict[str, list[float]]] = {s: {} for s in steps}
     picked: dict[str, dict[int, list[dict]]] = {}
     disagree: list[str] = []
     for label, cols in rows.items():
@@ -133,6 +134,8 @@ def table_lines(table: dict, paper: dict, records: list[dict], png: Path, rel_pn
             ours, ci = _fmt(pt, len(recs)) if s in cols else ("-", "-")
             ref = (paper.get(label) or {}).get(s)
             seeds = per_seed(recs, s) if pt is not None else []
+            if len(seeds) >= 2:
+                seed_rates[s][label] = [k / n for k, n in seeds]
             shown = "; ".join(f"{k}/{n}" for k, n in seeds) or "-"
             cells.append(f"{ours} | {ci} | {shown} | {ref if ref is not None else '-'}")
             p = seed_disagreement(seeds)
@@ -140,6 +143,9 @@ def table_lines(table: dict, paper: dict, records: list[dict], png: Path, rel_pn
                 disagree.append(f"{label} at {s} updates ({shown}, p = {p:.2g})")
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     lines += ["", *_significance(points), ""]
+    seed_level = _seed_level(seed_rates)
+    if seed_level:
+        lines += [*seed_level, ""]
     if disagree:
         lines += [
             "**Seeds disagree** (most different pair of seeds, two-proportion z-test, Bonferroni over the pairs, "
@@ -172,6 +178,40 @@ def _significance(points: dict[int, dict[str, tuple[int, int]]]) -> list[str]:
     return [
         f"Significance per budget (two-sided two-proportion z-test on pooled episodes, Holm over that budget's "
         f"pairs, alpha {ALPHA}; '>' marks a significant difference):",
+        "",
+        *out,
+    ]
+
+
+def _seed_level(rates: dict[int, dict[str, list[float]]]) -> list[str]:
+    """Per budget, every pair of optimizers with ≥ 2 seeds each, compared seed by seed (exact permutation test on
+    the mean per-seed success, Holm over the budget's pairs)."""
+    out, floors = [], set()
+    for step, arms in rates.items():
+        labels = list(arms)
+        pairs = [(a, b) for i, a in enumerate(labels) for b in labels[i + 1 :]]
+        if not pairs:
+            continue
+        raw = [seed_permutation_p(arms[a], arms[b]) for a, b in pairs]
+        parts = []
+        for (a, b), p, ph in zip(pairs, raw, holm(raw), strict=True):
+            ma, mb = (sum(arms[x]) / len(arms[x]) for x in (a, b))
+            hi, lo = (a, b) if ma >= mb else (b, a)
+            sig = ph < ALPHA
+            parts.append(
+                f"{hi} {'>' if sig else 'vs'} {lo} (mean {100 * max(ma, mb):.0f}% vs {100 * min(ma, mb):.0f}% "
+                f"over {len(arms[hi])} and {len(arms[lo])} seeds, p = {p:.2g}, Holm {ph:.2g}"
+                f"{'' if sig else ', not significant'})"
+            )
+            floors.add((len(arms[a]), len(arms[b])))
+        out.append(f"- {step} updates: " + "; ".join(parts) + ".")
+    if not out:
+        return []
+    floor = ", ".join(f"{a} + {b} seeds: {smallest_seed_p(a, b):.2g}" for a, b in sorted(floors))
+    return [
+        "Seed level (each seed's success rate is one observation, so the variance between seeds counts; exact "
+        f"permutation test on the difference of mean per-seed success, Holm per budget, alpha {ALPHA}; the "
+        f"smallest p this test can give is {floor}):",
         "",
         *out,
     ]

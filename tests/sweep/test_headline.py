@@ -77,6 +77,11 @@ def test_headline_table_significance_and_plot(tmp_path):
     assert "Muon > AdamW (95% vs 20%, p = 1.6e-06, Holm 4.8e-06)" in head
     assert "Muon vs Pion (95% vs 75%, p = 0.077, Holm 0.077, not significant)" in head
     assert "- 10 updates" not in head  # one evaluated arm at 10 updates: nothing to compare
+    # seed level: each seed one observation; 2 + 2 seeds give 6 relabellings, the observed split and its mirror
+    # are the two most extreme ones for Muon/AdamW and Pion/AdamW (p = 2/6), Holm over 3 pairs caps them at 1
+    assert "the smallest p this test can give is 2 + 2 seeds: 0.33)" in head
+    assert "Muon vs AdamW (mean 95% vs 20% over 2 and 2 seeds, p = 0.33, Holm 1, not significant)" in head
+    assert "Muon vs Pion (mean 95% vs 75% over 2 and 2 seeds, p = 0.67, Holm 1, not significant)" in head
     assert "![own lr](img/headline_0.png)" in head
     assert (tmp_path / "docs" / "img" / "headline_0.png").stat().st_size > 5000
     assert write_report(store, out, tmp_path / "docs" / "img", hl).read_text() == text  # byte-stable

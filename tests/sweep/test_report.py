@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 import math
 
+import pytest
+
 from envs.sweep.report import write_report
-from envs.sweep.significance import holm, two_proportion_p
+from envs.sweep.significance import holm, seed_permutation_p, smallest_seed_p, two_proportion_p
 
 SPECTRAL = [{"step": 5, "pion/action_head/grad_effective_rank": 3.0, "pion/action_head/update_effective_rank": 1.0},
             {"step": 10, "pion/action_head/grad_effective_rank": 2.5, "pion/action_head/update_effective_rank": 1.5}]  # fmt: skip
@@ -35,6 +37,19 @@ def _store(path):
         _rec("F0", "muon", 0, [], status="failed", budget="long", error="NonFiniteLossError: non-finite loss"),
     ]  # fmt: skip
     path.write_text("".join(json.dumps(r) + "\n" for r in recs))
+
+
+def test_seed_permutation_test_enumerates_every_relabelling():
+    assert seed_permutation_p([1.0, 1.0], [0.0, 0.0]) == pytest.approx(2 / 6)  # the split and its mirror
+    assert (
+        seed_permutation_p([1.0, 0.9, 0.8], [0.1, 0.2, 0.3]) == pytest.approx(2 / 20) == smallest_seed_p(3, 3)
+    )
+    # Pion's 10/10, 1/10, 6/10 against Muon's 10/10, 10/10, 6/10: 14 of the 20 splits are as extreme
+    assert seed_permutation_p([1.0, 0.1, 0.6], [1.0, 1.0, 0.6]) == pytest.approx(14 / 20)
+    assert seed_permutation_p([0.5, 0.5], [0.5, 0.5]) == 1.0 and seed_permutation_p([], [1.0]) == 1.0
+    a, b = [0.9, 0.4, 0.7], [0.2, 0.5]
+    assert seed_permutation_p(a, b) == seed_permutation_p(b, a)  # symmetric in the arms
+    assert smallest_seed_p(2, 3) == pytest.approx(2 / 10) and smallest_seed_p(5, 5) == pytest.approx(2 / 252)
 
 
 def test_z_test_and_holm_match_hand_computation():
