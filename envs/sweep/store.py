@@ -26,11 +26,14 @@ class StoreError(ValueError):
 
 
 def git_commit(cwd: Path | None = None) -> tuple[str, bool]:
-    """(short commit, whether tracked files differ from it); ("unknown", False) outside a git checkout."""
+    """(short commit, whether tracked files outside docs/ differ from it); ("unknown", False) outside a git
+    checkout. docs/ holds the results stores and the docs generated from them, which the tools themselves append
+    to between commits: a result measured with unchanged code and config is not flagged dirty by them."""
     try:
         run = {"capture_output": True, "text": True, "timeout": 10, "check": True, "cwd": cwd}
         commit = subprocess.run(["git", "rev-parse", "--short=10", "HEAD"], **run).stdout.strip()
-        dirty = bool(subprocess.run(["git", "status", "--porcelain", "-uno"], **run).stdout.strip())
+        status = ["git", "status", "--porcelain", "-uno", "--", ":(top)", ":(top,exclude)docs"]
+        dirty = bool(subprocess.run(status, **run).stdout.strip())
     except (OSError, subprocess.SubprocessError):
         return "unknown", False
     return commit, dirty

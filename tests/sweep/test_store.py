@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from envs.sweep.store import ResultsStore, StoreError, provenance
+from envs.sweep.store import ResultsStore, StoreError, git_commit, provenance
 
 
 def _rec(h: str, status: str, **kw) -> dict:
@@ -50,3 +50,26 @@ def test_provenance_names_commit_machine_and_date():
     p = provenance()
     assert len(p["commit"]) >= 7 and p["machine"]["cores"] >= 1 and p["machine"]["cpu"]
     assert p["date"].endswith("Z")
+
+
+def test_dirty_means_code_or_config_changed_not_the_results_docs(tmp_path):
+    import subprocess
+
+    def git(*args):
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path, check=True,
+                       capture_output=True)  # fmt: skip
+
+    (tmp_path / "docs" / "results").mkdir(parents=True)
+    (tmp_path / "envs").mkdir()
+    (tmp_path / "docs" / "results" / "store.jsonl").write_text("{}\n")
+    (tmp_path / "envs" / "code.py").write_text("x = 1\n")
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-qm", "init")
+    commit, dirty = git_commit(tmp_path / "envs")
+    assert len(commit) == 10 and not dirty
+    (tmp_path / "docs" / "results" / "store.jsonl").write_text("{}\n{}\n")  # a tool appended a result
+    assert git_commit(tmp_path / "envs") == (commit, False)
+    (tmp_path / "envs" / "code.py").write_text("x = 2\n")  # the code changed
+    assert git_commit(tmp_path / "envs") == (commit, True)
+    assert git_commit(tmp_path.parent / "nowhere") == ("unknown", False)
