@@ -190,7 +190,7 @@ def checkpoint_gradients(grid_name: str, cell_hash: str, step: int, batches: int
     mats = [(n, p) for n, p in mats if regions.get(id(p)) in REGIONS and "embed" not in n]
     grads = {n: [] for n, _ in mats}
     gen = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)  # dropout draws from the global generator: a re-measurement gives the same numbers
+    torch.manual_seed(seed)  # the head's train-time input noise uses the global generator
     starts = torch.as_tensor(dataset.valid_starts)
     bs = int(cfg["batch_size"])
     t0 = time.perf_counter()
