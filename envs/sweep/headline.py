@@ -24,7 +24,13 @@ from pathlib import Path
 import yaml
 
 from envs.sweep.plots import pooled_curve, save_figure, wilson_bars
-from envs.sweep.significance import compare_all, holm, seed_permutation_p, smallest_seed_p, two_proportion_p
+from envs.sweep.significance import (
+    compare_all,
+    pairwise,
+    seed_permutation_p,
+    smallest_seed_p,
+    two_proportion_p,
+)
 from vla.stats import wilson_interval
 
 ALPHA = 0.05
@@ -188,22 +194,18 @@ def _seed_level(rates: dict[int, dict[str, list[float]]]) -> list[str]:
     the mean per-seed success, Holm over the budget's pairs)."""
     out, floors = [], set()
     for step, arms in rates.items():
-        labels = list(arms)
-        pairs = [(a, b) for i, a in enumerate(labels) for b in labels[i + 1 :]]
-        if not pairs:
-            continue
-        raw = [seed_permutation_p(arms[a], arms[b]) for a, b in pairs]
         parts = []
-        for (a, b), p, ph in zip(pairs, raw, holm(raw), strict=True):
+        for a, b, p, ph, sig in pairwise(arms, seed_permutation_p, ALPHA):
             ma, mb = (sum(arms[x]) / len(arms[x]) for x in (a, b))
             hi, lo = (a, b) if ma >= mb else (b, a)
-            sig = ph < ALPHA
             parts.append(
                 f"{hi} {'>' if sig else 'vs'} {lo} (mean {100 * max(ma, mb):.0f}% vs {100 * min(ma, mb):.0f}% "
                 f"over {len(arms[hi])} and {len(arms[lo])} seeds, p = {p:.2g}, Holm {ph:.2g}"
                 f"{'' if sig else ', not significant'})"
             )
             floors.add((len(arms[a]), len(arms[b])))
+        if not parts:
+            continue
         out.append(f"- {step} updates: " + "; ".join(parts) + ".")
     if not out:
         return []

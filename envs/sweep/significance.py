@@ -12,6 +12,7 @@ few seeds it cannot reach a small p at all (3 + 3 seeds: at best 0.1), and it sa
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import combinations
 
@@ -49,18 +50,27 @@ def seed_permutation_p(a: list[float], b: list[float]) -> float:
     pooled = [*a, *b]
     observed = abs(sum(a) / len(a) - sum(b) / len(b))
     total = sum(pooled)
-    count = n = 0
+    count = 0
     for idx in combinations(range(len(pooled)), len(a)):
         sa = sum(pooled[i] for i in idx)
-        diff = abs(sa / len(a) - (total - sa) / len(b))
-        count += diff >= observed - 1e-12
-        n += 1
-    return count / n
+        count += abs(sa / len(a) - (total - sa) / len(b)) >= observed - 1e-12
+    return count / math.comb(len(pooled), len(a))
 
 
 def smallest_seed_p(n_a: int, n_b: int) -> float:
     """The smallest p `seed_permutation_p` can give with n_a and n_b seeds (perfectly separated rates)."""
     return seed_permutation_p([float(n_b + i) for i in range(n_a)], [float(i) for i in range(n_b)])
+
+
+def pairwise[T](
+    arms: dict[str, T], test: Callable[[T, T], float], alpha: float = 0.05
+) -> list[tuple[str, str, float, float, bool]]:
+    """Every pair (a, b) of `arms` in label order: (a, b, raw p = test(arms[a], arms[b]), Holm-adjusted p over
+    all pairs, significant at alpha)."""
+    labels = list(arms)
+    pairs = [(a, b) for i, a in enumerate(labels) for b in labels[i + 1 :]]
+    raw = [test(arms[a], arms[b]) for a, b in pairs]
+    return [(a, b, p, ph, ph < alpha) for (a, b), p, ph in zip(pairs, raw, holm(raw), strict=True)]
 
 
 @dataclass
@@ -84,11 +94,8 @@ class Comparison:
 
 def compare_all(arms: dict[str, tuple[int, int]], alpha: float = 0.05) -> list[Comparison]:
     """Every pair of arms {label: (successes, episodes)}, in label order, with Holm-adjusted p-values."""
-    labels = list(arms)
-    pairs = [(a, b) for i, a in enumerate(labels) for b in labels[i + 1 :]]
-    raw = [two_proportion_p(*arms[a], *arms[b]) for a, b in pairs]
     out = []
-    for (a, b), p, ph in zip(pairs, raw, holm(raw), strict=True):
+    for a, b, p, ph, sig in pairwise(arms, lambda x, y: two_proportion_p(*x, *y), alpha):
         (ka, na), (kb, nb) = arms[a], arms[b]
-        out.append(Comparison(a, b, ka / na if na else 0.0, kb / nb if nb else 0.0, p, ph, ph < alpha))
+        out.append(Comparison(a, b, ka / na if na else 0.0, kb / nb if nb else 0.0, p, ph, sig))
     return out
