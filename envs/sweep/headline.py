@@ -109,9 +109,14 @@ def seed_disagreement(seeds: list[tuple[int, int]]) -> float | None:
     return min(1.0, pairs * two_proportion_p(*rates[0], *rates[-1]))
 
 
-def _fmt(point: tuple[int, int] | None, n_records: int) -> tuple[str, str]:
+def _fmt(point: tuple[int, int] | None, recs: list[dict], step: int) -> tuple[str, str]:
+    """(our number, its CI) of one column; without a pooled point, why: no cell yet, or how many of the cells
+    (seeds) have been evaluated at `step` (the others are partial records, resumed by the next sweep run)."""
     if point is None:
-        return ("not run yet" if n_records == 0 else "in progress"), "-"
+        if not recs:
+            return "not run yet", "-"
+        reached = len(per_seed(recs, step))
+        return f"partial: {reached} of {len(recs)} seed(s) evaluated here", "-"
     k, n = point
     lo, hi = wilson_interval(k, n)
     return f"{k}/{n} ({100 * k / n:.0f}%)", f"{100 * lo:.0f}–{100 * hi:.0f}"
@@ -137,14 +142,14 @@ def table_lines(table: dict, paper: dict, records: list[dict], png: Path, rel_pn
             pt = point_at(recs, s) if recs else None
             if pt is not None:
                 points[s][label] = pt
-            ours, ci = _fmt(pt, len(recs)) if s in cols else ("-", "-")
+            ours, ci = _fmt(pt, recs, s) if s in cols else ("-", "-")
             ref = (paper.get(label) or {}).get(s)
-            seeds = per_seed(recs, s) if pt is not None else []
-            if len(seeds) >= 2:
+            seeds = per_seed(recs, s)  # shown even for a partial column; compared only once all seeds are in
+            if pt is not None and len(seeds) >= 2:
                 seed_rates[s][label] = [k / n for k, n in seeds]
             shown = "; ".join(f"{k}/{n}" for k, n in seeds) or "-"
             cells.append(f"{ours} | {ci} | {shown} | {ref if ref is not None else '-'}")
-            p = seed_disagreement(seeds)
+            p = seed_disagreement(seeds) if pt is not None else None
             if p is not None and p < ALPHA:
                 disagree.append(f"{label} at {s} updates ({shown}, p = {p:.2g})")
         lines.append(f"| {label} | " + " | ".join(cells) + " |")

@@ -108,6 +108,7 @@ def budget_section(
         )
     if any(r["status"] == "partial" for recs in arms.values() for r in recs):
         lines += ["", "\\* partial: at least one pooled cell has not finished every checkpoint yet."]
+    lines += per_task_lines(arms)
     lines += [
         "",
         f"Train loss (end): the training loss averaged over the last {END_LOGS} logged values of each run, then "
@@ -123,6 +124,47 @@ def budget_section(
         lines += [f"![{path.stem}]({_rel(path, doc_dir)})", ""]
     png = img_dir / f"{slug}_perturbations.png"
     return lines + perturbation_lines(arms, png, _rel(png, doc_dir), title)
+
+
+def _task_order(key: str) -> tuple:
+    head, _, tail = key.rpartition("/")
+    return (head, int(tail)) if tail.isdigit() else (head, 0, tail)
+
+
+def per_task_lines(arms: dict[str, list[dict]]) -> list[str]:
+    """Per arm, the successes of each task at the arm's final checkpoint (seeds pooled): whether a success rate
+    comes from every task or from one or two. Only arms whose every seed logged per-task counts; none for a
+    single-task grid."""
+    rows: dict[str, tuple[int, dict[str, list[int]]]] = {}
+    for label, recs in arms.items():
+        point = final_point(recs)
+        if point is None:
+            continue
+        evals = [e for r in recs for e in r["evals"] if int(e["step"]) == point[0]]
+        if len(evals) != len(recs) or not all(e.get("per_task") for e in evals):
+            continue
+        pooled: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        for e in evals:
+            for task, (k, n) in e["per_task"].items():
+                pooled[task][0] += int(k)
+                pooled[task][1] += int(n)
+        rows[label] = (point[0], dict(pooled))
+    tasks = sorted({t for _, per in rows.values() for t in per}, key=_task_order)
+    if len(tasks) < 2:
+        return []
+    lines = [
+        "",
+        "Per task at the same checkpoint (successes/episodes, seeds pooled; 'tasks solved' counts tasks with at "
+        "least one success):",
+        "",
+        "| arm | update | " + " | ".join(f"task {t}" for t in tasks) + " | tasks solved |",
+        "|---|---|" + "---|" * (len(tasks) + 1),
+    ]
+    for label, (step, per) in rows.items():
+        cells = [f"{per[t][0]}/{per[t][1]}" if t in per else "-" for t in tasks]
+        solved = sum(1 for t in tasks if t in per and per[t][0] > 0)
+        lines.append(f"| {label} | {step} | " + " | ".join(cells) + f" | {solved}/{len(tasks)} |")
+    return lines
 
 
 def significance_lines(finals: dict[str, tuple[int, int]]) -> list[str]:

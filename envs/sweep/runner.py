@@ -47,6 +47,20 @@ def _thin(rows: list, n: int = MAX_POINTS) -> list:
     return [rows[i] for i in idx]
 
 
+def per_task_counts(summary: dict) -> dict[str, list[int]]:
+    """{task: [successes, episodes]} of an evaluation summary's per-task rows; the task is its id, prefixed by
+    its suite when the summary spans several suites."""
+    rows = summary["tasks"]
+    several = len({t["suite"] for t in rows}) > 1
+    return {
+        (f"{t['suite']}/{t['task_id']}" if several else str(t["task_id"])): [
+            int(t["successes"]),
+            int(t["episodes"]),
+        ]
+        for t in rows
+    }
+
+
 def _jsonl(path: Path) -> list[dict]:
     if not path.is_file():
         return []
@@ -253,12 +267,14 @@ class CellRunner:
         expected = sum(len(s) for s in init.values()) or None
         evals = []
         for path in sorted((run_dir / EVAL_DIR).glob("step_*/summary.json")):  # clean evaluations
-            overall = json.loads(path.read_text())["overall"]
+            summary = json.loads(path.read_text())
+            overall = summary["overall"]
             if expected is not None and overall["episodes"] != expected:
                 continue  # interrupted evaluation: resumed by the next run, not reported
             evals.append({
                 "step": int(path.parent.name.split("_")[1]), "successes": overall["successes"],
                 "episodes": overall["episodes"], "ci95": overall["ci95"],
+                **({"per_task": per_task_counts(summary)} if summary.get("tasks") else {}),
             })  # fmt: skip
         perturbed = self._collect_perturbed(run_dir, init)
         metrics = _jsonl(run_dir / "metrics.jsonl")

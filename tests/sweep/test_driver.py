@@ -247,3 +247,15 @@ def test_a_reopened_cell_trained_again_from_scratch_does_not_add_up_times(tmp_pa
     _sweep(_grid(tmp_path, perturb=PerturbSpec(categories=["light"])), Retraining(clock=clock), clock=clock)
     latest = ResultsStore(plain.store).latest().values()
     assert all(r["wall_s"] == 100.0 and r["train_s"] == 80.0 for r in latest)
+
+
+def test_per_task_counts_key_by_task_id_and_by_suite_when_several():
+    from envs.sweep.runner import per_task_counts
+
+    row = {"suite": "libero_object", "task_id": 3, "successes": 2, "episodes": 10, "success_rate": 0.2}
+    assert per_task_counts({"tasks": [row, {**row, "task_id": 4, "successes": 0}]}) == {
+        "3": [2, 10],
+        "4": [0, 10],
+    }
+    two = per_task_counts({"tasks": [row, {**row, "suite": "libero_goal"}]})
+    assert two == {"libero_object/3": [2, 10], "libero_goal/3": [2, 10]}

@@ -69,7 +69,10 @@ def test_headline_table_significance_and_plot(tmp_path):
     assert "## Headline: toy" in head and "the paper vs us" in head
     assert "| AdamW | 4/20 (20%) | 8–42 | 4/10; 0/10 | ≈5 | 3/10 (30%) | 11–60 | 3/10 | 32.2 |" in head
     assert "| Muon | 19/20 (95%) | 76–99 | 10/10; 9/10 | - | not run yet | - | - | - |" in head
-    assert "| Pion | 15/20 (75%) | 53–89 | 6/10; 9/10 | - | in progress | - | - | 100.0 |" in head
+    assert (
+        "| Pion | 15/20 (75%) | 53–89 | 6/10; 9/10 | - | partial: 0 of 1 seed(s) evaluated here | - | - | 100.0 |"
+        in head
+    )
     # 4/10 vs 0/10: p = 0.025 < 0.05, the only cell whose seeds disagree
     assert "**Seeds disagree**" in head and "AdamW at 5 updates (4/10; 0/10, p = 0.025)" in head
     assert "Pion at 5" not in head.split("**Seeds disagree**")[1]
@@ -122,3 +125,21 @@ def test_repository_headline_file_parses_and_names_stored_grids():
     spec = load_headline(sweeps.parent / "results" / "headline.yaml")
     grids = {sel["grid"] for t in spec["tables"] for cols in t["rows"].values() for sel in cols.values()}
     assert grids and all((sweeps / f"{g}.yaml").is_file() for g in grids), grids
+
+
+def test_partial_column_says_how_many_seeds_are_in_and_shows_them(tmp_path):
+    recs = [
+        _rec("L1", "long", {"optimizer": "pion", "seed": "0"}, [(5, 3, 10)], status="partial"),
+        _rec("L2", "long", {"optimizer": "pion", "seed": "1"}, [(5, 4, 10), (10, 7, 10)]),
+        _rec("L3", "long", {"optimizer": "adamw", "seed": "0"}, [(10, 0, 10)]),
+        _rec("L4", "long", {"optimizer": "adamw", "seed": "1"}, [(10, 10, 10)]),
+    ]
+    store, hl = _write(tmp_path, recs)
+    head = write_report(store, tmp_path / "results.md", tmp_path / "img", hl).read_text().split("## long")[0]
+    assert (
+        "| Pion | not run yet | - | - | - | partial: 1 of 2 seed(s) evaluated here | - | 7/10 | 100.0 |"
+        in head
+    )
+    # the finished seed is shown but not compared, and cannot flag seed disagreement on its own
+    assert "Pion >" not in head and "vs Pion" not in head and "Pion at 10" not in head
+    assert "AdamW at 10 updates (0/10; 10/10" in head  # the complete cell still is

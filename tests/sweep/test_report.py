@@ -162,3 +162,35 @@ def test_perturbation_table_pools_seeds_and_draws_a_chart(tmp_path):
     plain = [{k: v for k, v in r.items() if k != "perturb"} for r in recs]
     store.write_text("".join(json.dumps(r) + "\n" for r in plain))
     assert "Perturbations" not in write_report(store, out, tmp_path / "img2").read_text()
+
+
+def test_per_task_table_pools_seeds_and_counts_tasks_solved(tmp_path):
+    def rec(h, opt, seed, per_task):
+        r = _rec(h, opt, seed, [(10, sum(k for k, _ in per_task.values()), 30)])
+        r["evals"][0]["per_task"] = per_task
+        return r
+
+    recs = [
+        rec("a0", "adamw", 0, {"0": [0, 10], "1": [1, 10], "10": [0, 10]}),
+        rec("a1", "adamw", 1, {"0": [0, 10], "1": [2, 10], "10": [0, 10]}),
+        rec("p0", "pion", 0, {"0": [7, 10], "1": [0, 10], "10": [1, 10]}),
+        _rec("m0", "muon", 0, [(10, 5, 30)]),  # logged before per-task counts: left out of the table
+    ]
+    store = tmp_path / "store.jsonl"
+    store.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    text = write_report(store, tmp_path / "results.md", tmp_path / "img").read_text()
+    assert "| arm | update | task 0 | task 1 | task 10 | tasks solved |" in text  # numeric task order
+    assert "| optimizer=adamw | 10 | 0/20 | 3/20 | 0/20 | 1/3 |" in text
+    assert "| optimizer=pion | 10 | 7/10 | 0/10 | 1/10 | 2/3 |" in text
+    assert (
+        "| optimizer=muon | 10 |"
+        not in text.split("Per task at the same checkpoint")[1].split("Train loss")[0]
+    )
+
+
+def test_no_per_task_table_for_a_single_task_grid(tmp_path):
+    r = _rec("a0", "adamw", 0, [(10, 3, 10)])
+    r["evals"][0]["per_task"] = {"0": [3, 10]}
+    store = tmp_path / "store.jsonl"
+    store.write_text(json.dumps(r) + "\n")
+    assert "Per task" not in write_report(store, tmp_path / "results.md", tmp_path / "img").read_text()

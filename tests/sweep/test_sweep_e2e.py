@@ -85,6 +85,7 @@ def test_killed_real_sweep_resumes_only_the_missing_cell(tmp_path):
     for rec in records:
         assert rec["status"] == "done" and [e["step"] for e in rec["evals"]] == [2, 4]
         assert all(e["episodes"] == 1 for e in rec["evals"]) and rec["trained_steps"] == 4
+        assert all(sum(n for _, n in e["per_task"].values()) == 1 for e in rec["evals"])  # per-task counts
         assert rec["spectral"] and rec["command"].endswith(f"only=[{rec['hash']}]")
     assert records[1]["zero_update_frac"]  # Pion/Muon groups report their exactly-zero update fraction
     for rec in records:  # the final checkpoint under each perturbation category, one episode each
