@@ -3,7 +3,8 @@
 First the headline (configs/results/headline.yaml, envs/sweep/headline.py): the paper's comparison next to ours.
 Then, for each grid: one table per level of the `budget` axis (one table when there is none); a row per arm (the
 levels of the other axes, `seed` pooled) with the success at the last checkpoint every seed evaluated, its
-Wilson 95% CI, the cells it pools and the end-of-training loss (the tie-break between learning rates); the
+Wilson 95% CI, the cells it pools and the end-of-training loss (the tie-break between learning rates); for a
+multi-task grid, each arm's successes per task at that checkpoint (evaluation records' `per_task`); the
 significant differences (two-proportion z-test, Holm-corrected per table, alpha 0.05;
 envs/sweep/significance.py); success-vs-step curves and, when logged, diagnosis plots
 (PNG under docs/img/results/); the perturbation table when the grid has a `perturb` section
