@@ -109,14 +109,13 @@ def seed_disagreement(seeds: list[tuple[int, int]]) -> float | None:
     return min(1.0, pairs * two_proportion_p(*rates[0], *rates[-1]))
 
 
-def _fmt(point: tuple[int, int] | None, recs: list[dict], step: int) -> tuple[str, str]:
+def _fmt(point: tuple[int, int] | None, reached: int, n_records: int) -> tuple[str, str]:
     """(our number, its CI) of one column; without a pooled point, why: no cell yet, or how many of the cells
-    (seeds) have been evaluated at `step` (the others are partial records, resumed by the next sweep run)."""
+    (seeds) have been evaluated here (`reached`; the others are partial records, resumed by the next sweep run)."""
     if point is None:
-        if not recs:
+        if not n_records:
             return "not run yet", "-"
-        reached = len(per_seed(recs, step))
-        return f"partial: {reached} of {len(recs)} seed(s) evaluated here", "-"
+        return f"partial: {reached} of {n_records} seed(s) evaluated here", "-"
     k, n = point
     lo, hi = wilson_interval(k, n)
     return f"{k}/{n} ({100 * k / n:.0f}%)", f"{100 * lo:.0f}–{100 * hi:.0f}"
@@ -142,9 +141,9 @@ def table_lines(table: dict, paper: dict, records: list[dict], png: Path, rel_pn
             pt = point_at(recs, s) if recs else None
             if pt is not None:
                 points[s][label] = pt
-            ours, ci = _fmt(pt, recs, s) if s in cols else ("-", "-")
-            ref = (paper.get(label) or {}).get(s)
             seeds = per_seed(recs, s)  # shown even for a partial column; compared only once all seeds are in
+            ours, ci = _fmt(pt, len(seeds), len(recs)) if s in cols else ("-", "-")
+            ref = (paper.get(label) or {}).get(s)
             if pt is not None and len(seeds) >= 2:
                 seed_rates[s][label] = [k / n for k, n in seeds]
             shown = "; ".join(f"{k}/{n}" for k, n in seeds) or "-"

@@ -86,6 +86,7 @@ def budget_section(
         "|---|---|---|---|---|---|---|---|---|",
     ]
     finals: dict[str, tuple[int, int]] = {}
+    steps: dict[str, int] = {}  # arm -> its final checkpoint
     for label, recs in arms.items():
         point = final_point(recs)
         seeds = ", ".join(_seed(r) for r in recs)
@@ -101,7 +102,7 @@ def budget_section(
         per_seed = "; ".join(
             f"{e['successes']}/{e['episodes']}" for r in recs for e in r["evals"] if int(e["step"]) == step
         )
-        finals[label] = (k, n)
+        finals[label], steps[label] = (k, n), step
         star = "*" if partial else ""
         lines.append(
             f"| {label} | {seeds} | {step}{star} | {k}/{n} | {_pct(k / n)} | {_pct(lo)}–{_pct(hi)} | {per_seed} | {cells} "
@@ -109,7 +110,7 @@ def budget_section(
         )
     if any(r["status"] == "partial" for recs in arms.values() for r in recs):
         lines += ["", "\\* partial: at least one pooled cell has not finished every checkpoint yet."]
-    lines += per_task_lines(arms)
+    lines += per_task_lines(arms, steps)
     lines += [
         "",
         f"Train loss (end): the training loss averaged over the last {END_LOGS} logged values of each run, then "
@@ -132,16 +133,14 @@ def _task_order(key: str) -> tuple:
     return (head, int(tail)) if tail.isdigit() else (head, 0, tail)
 
 
-def per_task_lines(arms: dict[str, list[dict]]) -> list[str]:
-    """Per arm, the successes of each task at the arm's final checkpoint (seeds pooled): whether a success rate
-    comes from every task or from one or two. Only arms whose every seed logged per-task counts; none for a
-    single-task grid."""
+def per_task_lines(arms: dict[str, list[dict]], steps: dict[str, int]) -> list[str]:
+    """Per arm, the successes of each task at the arm's final checkpoint (`steps`; seeds pooled): whether a
+    success rate comes from every task or from one or two. Only arms whose every seed logged per-task counts;
+    none for a single-task grid."""
     rows: dict[str, tuple[int, dict[str, list[int]]]] = {}
-    for label, recs in arms.items():
-        point = final_point(recs)
-        if point is None:
-            continue
-        evals = [e for r in recs for e in r["evals"] if int(e["step"]) == point[0]]
+    for label, step in steps.items():
+        recs = arms[label]
+        evals = [e for r in recs for e in r["evals"] if int(e["step"]) == step]
         if len(evals) != len(recs) or not all(e.get("per_task") for e in evals):
             continue
         pooled: dict[str, list[int]] = defaultdict(lambda: [0, 0])
@@ -149,7 +148,7 @@ def per_task_lines(arms: dict[str, list[dict]]) -> list[str]:
             for task, (k, n) in e["per_task"].items():
                 pooled[task][0] += int(k)
                 pooled[task][1] += int(n)
-        rows[label] = (point[0], dict(pooled))
+        rows[label] = (step, dict(pooled))
     tasks = sorted({t for _, per in rows.values() for t in per}, key=_task_order)
     if len(tasks) < 2:
         return []
