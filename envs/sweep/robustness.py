@@ -1,7 +1,8 @@
 """The results doc's perturbation table: each arm's final policy under the LIBERO-Plus-style categories.
 
-Rows are arms (the seeds that have perturbation results pooled), columns the clean success at the same checkpoint and each perturbation category
-(all severities of the grid's spec pooled), as successes/episodes and percent, plus the mean over categories
+Rows are arms (the seeds that have perturbation results pooled), columns the clean success at the same checkpoint
+(on exactly the perturbed init states where the record holds that count, else on all held-out ones) and each
+perturbation category (all severities of the grid's spec pooled), as successes/episodes and percent, plus the mean over categories
 (the paper's "Total" column is the success over all perturbed episodes, which equals that mean when every
 category has the same number of episodes, as here). A grouped bar chart with Wilson 95% bars goes next to it.
 """
@@ -26,17 +27,22 @@ def _pooled(records: list[dict]) -> dict | None:
     step = results[0]["step"]
     cats: dict[str, list[int]] = {c: [0, 0] for c in results[0]["categories"]}
     clean = [0, 0]
+    paired = all("clean" in p for p in results)  # clean success on exactly the perturbed init states
     for r, p in zip(records, results, strict=True):
         for c, v in p["categories"].items():
             cats[c][0] += int(v["successes"])
             cats[c][1] += int(v["episodes"])
-        for e in r.get("evals", []):
+        if paired:
+            clean[0] += int(p["clean"]["successes"])
+            clean[1] += int(p["clean"]["episodes"])
+            continue
+        for e in r.get("evals", []):  # older records: the whole clean evaluation at that checkpoint
             if int(e["step"]) == step:
                 clean[0] += int(e["successes"])
                 clean[1] += int(e["episodes"])
     seeds = ", ".join(r["cell"].get("seed", "-") for r in records)
     return {"step": step, "seeds": seeds, "clean": tuple(clean), "categories": {c: tuple(v) for c, v in cats.items()},
-            "spec": results[0]["spec"]}  # fmt: skip
+            "spec": results[0]["spec"], "paired": paired}  # fmt: skip
 
 
 def _total(p: dict, cats: list[str]) -> tuple[int, int]:
@@ -75,7 +81,12 @@ def perturbation_lines(arms: dict[str, list[dict]], png: Path, rel_png: str, tit
         "",
         f"Final checkpoint of each arm on the same held-out init states under the built-in LIBERO-Plus-style "
         f"suite (`envs/eval/perturb`), severity {sev}; seeds pooled. Grid key `perturb` "
-        f"(trials per task: {spec['trials_per_task'] or 'all held-out'}).",
+        f"(trials per task: {spec['trials_per_task'] or 'all held-out'}). Clean: the same checkpoint unperturbed "
+        + (
+            "on the same init states."
+            if spec["trials_per_task"] is None or all(p["paired"] for p in pooled.values())
+            else "on all its held-out init states."
+        ),
         "",
         "| arm | seeds | update | clean | " + " | ".join(cats) + " | mean of categories |",
         "|---|---|---|---|" + "---|" * len(cats) + "---|",

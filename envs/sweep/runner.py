@@ -86,6 +86,29 @@ def _override_groups(overrides: dict[str, Any]) -> tuple[list[str], dict[str, An
     return groups, values
 
 
+def _clean_on_subset(eval_dir: Path, init: dict[int, list[int]], per_task: int | None) -> dict | None:
+    """The clean success of the same checkpoint on exactly the init states the perturbation suite replays (the
+    first `per_task` held-out states of each task), counted from the clean evaluation's episodes as its summary
+    counts them (envs.eval.results: one record per episode key, an errored episode is a failure): the paired
+    baseline for the perturbed columns. None when that evaluation does not hold every one of those states."""
+    from envs.eval.results import read_records
+
+    wanted = {
+        (int(t), int(s)) for t, states in init.items() for s in (states[:per_task] if per_task else states)
+    }
+    path = eval_dir / "episodes.jsonl"
+    if not wanted or not path.is_file():
+        return None
+    picked = [
+        r
+        for r in read_records([path])
+        if (int(r["task_id"]), int(r["init_state"])) in wanted and r.get("perturbation", "none") == "none"
+    ]
+    if {(int(r["task_id"]), int(r["init_state"])) for r in picked} != wanted:
+        return None
+    return {"successes": sum(bool(r["success"]) for r in picked), "episodes": len(picked)}
+
+
 class CellRunner:
     """Trains and evaluates cells of one grid with the real trainer and the LIBERO evaluation harness."""
 
@@ -249,9 +272,12 @@ class CellRunner:
             if expected is not None and summary["overall"]["episodes"] != expected:
                 continue  # interrupted: resumed by the next run, not reported
             keep = ("successes", "episodes", "ci95")
+            step = int(path.parent.name.removeprefix(prefix))
+            clean = _clean_on_subset(run_dir / EVAL_DIR / f"step_{step:08d}", init, spec.trials_per_task)
             return {
                 "spec": spec.as_dict(),
-                "step": int(path.parent.name.removeprefix(prefix)),
+                "step": step,
+                **({"clean": clean} if clean else {}),
                 "categories": {
                     c: {k: cats[c][k] for k in keep}
                     | {"severities": {s: {k: v[k] for k in keep} for s, v in cats[c]["severities"].items()}}

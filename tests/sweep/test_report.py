@@ -194,3 +194,48 @@ def test_no_per_task_table_for_a_single_task_grid(tmp_path):
     store = tmp_path / "store.jsonl"
     store.write_text(json.dumps(r) + "\n")
     assert "Per task" not in write_report(store, tmp_path / "results.md", tmp_path / "img").read_text()
+
+
+def test_perturbation_clean_column_is_paired_with_the_perturbed_init_states(tmp_path):
+    def rec(h, seed, clean_all, clean_sub):
+        r = _rec(h, "pion", seed, [(10, clean_all, 100)], perturb=_perturb(10, {"noise": (6, 30)}))
+        r["perturb"]["spec"]["trials_per_task"] = 3
+        r["perturb"]["clean"] = {"successes": clean_sub, "episodes": 30}
+        return r
+
+    store = tmp_path / "store.jsonl"
+    store.write_text("".join(json.dumps(r) + "\n" for r in [rec("p0", 0, 40, 9), rec("p1", 1, 60, 21)]))
+    text = write_report(store, tmp_path / "results.md", tmp_path / "img").read_text()
+    # 30 + 30 episodes on the perturbed init states, not the 200 episodes of the whole clean evaluation
+    assert "| optimizer=pion | 0, 1 | 10 | 30/60 (50%) | 12/60 (20%) | 12/60 (20%) |" in text
+    assert "(trials per task: 3). Clean: the same checkpoint unperturbed on the same init states." in text
+    older = [rec("p0", 0, 40, 9)]
+    del older[0]["perturb"]["clean"]  # a record from before the paired count: the whole clean evaluation
+    store.write_text(json.dumps(older[0]) + "\n")
+    text = write_report(store, tmp_path / "results.md", tmp_path / "img").read_text()
+    assert "| optimizer=pion | 0 | 10 | 40/100 (40%) | 6/30 (20%) |" in text
+    assert "Clean: the same checkpoint unperturbed on all its held-out init states." in text
+
+
+def test_clean_baseline_of_the_perturbed_subset_reads_the_clean_episodes(tmp_path):
+    from envs.sweep.runner import _clean_on_subset
+
+    def ep(task, state, success, error=None):
+        return json.dumps({"key": f"libero_object/{task}/{state}/s7", "task_id": task, "init_state": state,
+                           "success": success, "perturbation": "none", "error": error}) + "\n"  # fmt: skip
+
+    init = {
+        0: [7, 3, 9],
+        1: [4, 8, 2],
+    }  # held-out states in the order the sweep uses: the first N are replayed
+    (tmp_path / "episodes.jsonl").write_text(
+        ep(0, 7, True) + ep(0, 3, False) + ep(0, 9, True) + ep(1, 4, False, error="policy died") + ep(1, 8, True)
+        + ep(1, 2, True)
+        + ep(0, 3, True)  # the same key again (an overlapping shard): counted once, first record wins
+        + '{"task_id": 1, "init'  # a line cut by a kill
+    )  # fmt: skip
+    # (0,7) (0,3) (1,4) (1,8); the errored episode is a failure, as in the evaluation's summary
+    assert _clean_on_subset(tmp_path, init, 2) == {"successes": 2, "episodes": 4}
+    assert _clean_on_subset(tmp_path, init, None) == {"successes": 4, "episodes": 6}
+    assert _clean_on_subset(tmp_path, {0: [7, 5]}, None) is None  # state 5 never ran: no partial baseline
+    assert _clean_on_subset(tmp_path / "missing", init, 2) is None

@@ -39,7 +39,7 @@ def _grid_file(tmp: Path) -> Path:
                  "spectral.every": 2, "optim.lr": 1.0e-3},
         "data": {"root": str(root), "repo_id": "local/test"},
         "eval": {"every": 2, "suite": "libero_object", "task_ids": [0], "init_states": [0], "max_steps": 8,
-                 "workers": 1, "resolution": 64},
+                 "workers": 1, "resolution": 32},  # = the model's input size: real episodes, not errors
         "perturb": {"categories": ["light", "language"], "severities": [2]},
         "axes": {"optimizer": {"adamw": {"optim": "adamw"},
                                "pion": {"optim": "pion", "optim.pion.ns_dtype": "float32",
@@ -94,6 +94,10 @@ def test_killed_real_sweep_resumes_only_the_missing_cell(tmp_path):
             "light": 1,
             "language": 1,
         }
+        episodes = (Path(rec["run_dir"]) / "sweep_evals").glob("*/episodes.jsonl")
+        assert all(json.loads(ln)["error"] is None for p in episodes for ln in p.read_text().splitlines())
+        clean = rec["evals"][-1]  # the paired clean baseline: the same single init state, unperturbed
+        assert rec["perturb"]["clean"] == {"successes": clean["successes"], "episodes": 1}
 
     from envs.sweep.report import write_report
 
