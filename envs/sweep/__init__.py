@@ -10,7 +10,7 @@
 | `store.py` | the append-only JSONL results store and the provenance of a record (commit, machine, date) |
 | `runner.py` | one cell: resumable training -> evaluation of several checkpoints on held-out init states -> diagnostics |
 | `driver.py` | the loop over cells: preflight, skip finished, progress + ETA, partial / failed records |
-| `significance.py` | two-proportion z-tests with Holm's correction |
+| `significance.py` | two-proportion z-tests (Fisher's exact test for small counts) with Holm's correction |
 | `plots.py`, `report.py` | the PNGs and docs/results.md |
 | `cli.py` | `pion-sweep`, `pion-results` |
 """

@@ -4,8 +4,8 @@ A headline file (configs/results/headline.yaml) lists tables. Each table has row
 cell selector per budget column: the grid and the levels its store records must have (every matching record is
 one seed; seeds are pooled). A column's number is the pooled success at exactly that update, with its Wilson 95%
 CI, next to the paper's number at the same update (`paper:`). Below each table: every pair of rows compared per
-column (two-proportion z-test, Holm over the column's pairs, alpha 0.05), and one PNG with our success-vs-update
-curves, the other budgets' end points and the paper's points.
+column (two-proportion z-test or, for small counts, Fisher's exact test; Holm over the column's pairs, alpha
+0.05), and one PNG with our success-vs-update curves, the other budgets' end points and the paper's points.
 
     title: The paper's optimizer comparison at CPU scale
     text: "what the reader must know"
@@ -25,11 +25,12 @@ import yaml
 
 from envs.sweep.plots import pooled_curve, save_figure, wilson_bars
 from envs.sweep.significance import (
+    PROPORTION_TEST,
     compare_all,
     pairwise,
+    proportion_p,
     seed_permutation_p,
     smallest_seed_p,
-    two_proportion_p,
 )
 from vla.stats import wilson_interval
 
@@ -106,7 +107,7 @@ def seed_disagreement(seeds: list[tuple[int, int]]) -> float | None:
         return None
     rates = sorted(seeds, key=lambda kn: kn[0] / kn[1] if kn[1] else 0.0)
     pairs = len(seeds) * (len(seeds) - 1) // 2
-    return min(1.0, pairs * two_proportion_p(*rates[0], *rates[-1]))
+    return min(1.0, pairs * proportion_p(*rates[0], *rates[-1]))
 
 
 def _fmt(point: tuple[int, int] | None, reached: int, n_records: int) -> tuple[str, str]:
@@ -158,8 +159,8 @@ def table_lines(table: dict, paper: dict, records: list[dict], png: Path, rel_pn
         lines += [*seed_level, ""]
     if disagree:
         lines += [
-            "**Seeds disagree** (most different pair of seeds, two-proportion z-test, Bonferroni over the pairs, "
-            f"alpha {ALPHA}): "
+            f"**Seeds disagree** (most different pair of seeds, {PROPORTION_TEST}, Bonferroni over the "
+            f"pairs, alpha {ALPHA}): "
             + "; ".join(disagree)
             + ". Pooling treats their episodes as independent, so the "
             "CI and tests of these cells understate the uncertainty: more seeds are needed before reading them.",
@@ -186,8 +187,8 @@ def _significance(points: dict[int, dict[str, tuple[int, int]]]) -> list[str]:
     if not out:
         return ["_Significance: fewer than two optimizers evaluated at any budget yet._"]
     return [
-        f"Significance per budget (two-sided two-proportion z-test on pooled episodes, Holm over that budget's "
-        f"pairs, alpha {ALPHA}; '>' marks a significant difference):",
+        f"Significance per budget (two-sided {PROPORTION_TEST} on pooled episodes, Holm over that "
+        f"budget's pairs, alpha {ALPHA}; '>' marks a significant difference):",
         "",
         *out,
     ]

@@ -5,7 +5,8 @@ Then, for each grid: one table per level of the `budget` axis (one table when th
 levels of the other axes, `seed` pooled) with the success at the last checkpoint every seed evaluated, its
 Wilson 95% CI, the cells it pools and the end-of-training loss (the tie-break between learning rates); for a
 multi-task grid, each arm's successes per task at that checkpoint (evaluation records' `per_task`); the
-significant differences (two-proportion z-test, Holm-corrected per table, alpha 0.05;
+significant differences (two-proportion z-test or Fisher's exact test for small counts, Holm-corrected
+per table, alpha 0.05;
 envs/sweep/significance.py); success-vs-step curves and, when logged, diagnosis plots
 (PNG under docs/img/results/); the perturbation table when the grid has a `perturb` section
 (envs/sweep/robustness.py); and a provenance table giving every cell's exact command, commit, machine,
@@ -22,7 +23,7 @@ from envs.sweep.diagnosis import diagnosis_lines, diagnosis_plots
 from envs.sweep.headline import headline_lines, load_headline
 from envs.sweep.plots import pooled_curve, success_curves
 from envs.sweep.robustness import perturbation_lines
-from envs.sweep.significance import compare_all
+from envs.sweep.significance import PROPORTION_TEST, compare_all
 from envs.sweep.store import ResultsStore, machine_label
 from vla.stats import wilson_interval
 
@@ -173,8 +174,8 @@ def significance_lines(finals: dict[str, tuple[int, int]]) -> list[str]:
     comps = compare_all(finals, ALPHA)
     sig = [c for c in comps if c.significant]
     head = (
-        f"Significance: two-sided two-proportion z-test on the pooled episodes of each pair at its last common "
-        f"checkpoint, Holm-corrected over the {len(comps)} pair(s) of this table, alpha {ALPHA}; seeds pooled as "
+        f"Significance: two-sided {PROPORTION_TEST} on the pooled episodes of each pair at its last "
+        f"common checkpoint, Holm-corrected over the {len(comps)} pair(s) of this table, alpha {ALPHA}; seeds pooled as "
         "independent episodes (between-seed variance ignored)."
     )
     if not sig:

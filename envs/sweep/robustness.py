@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from envs.sweep.plots import save_figure, wilson_bars
-from envs.sweep.significance import compare_all
+from envs.sweep.significance import PROPORTION_TEST, compare_all
 
 
 def _pooled(records: list[dict]) -> dict | None:
@@ -50,13 +50,13 @@ def _total(p: dict, cats: list[str]) -> tuple[int, int]:
 
 
 def _significance(totals: dict[str, tuple[int, int]], alpha: float = 0.05) -> str:
-    """One sentence: which arms differ on all perturbed episodes pooled (z-test, Holm over the pairs)."""
+    """One sentence: which arms differ on all perturbed episodes pooled (envs.sweep.significance, Holm)."""
     if len(totals) < 2:
         return "_Significance: fewer than two perturbed arms._"
     comps = compare_all(totals, alpha)
     sig = [f"{c.better} > {c.worse} (p = {c.p:.2g}, Holm {c.p_holm:.2g})" for c in comps if c.significant]
     head = (
-        f"Significance on all perturbed episodes pooled (two-proportion z-test, Holm over {len(comps)} pair(s), "
+        f"Significance on all perturbed episodes pooled ({PROPORTION_TEST}; Holm over {len(comps)} pair(s), "
         f"alpha {alpha}): "
     )
     return head + ("; ".join(sig) if sig else "**no difference is significant**") + "."

@@ -1,6 +1,8 @@
-"""Which success-rate differences are significant: two-proportion z-tests with Holm's correction.
+"""Which success-rate differences are significant: two-proportion tests with Holm's correction.
 
-Each pair of arms (k1/n1 vs k2/n2) gets a two-sided pooled two-proportion z-test; the p-values of one table are
+Each pair of arms (k1/n1 vs k2/n2) gets a two-sided test of equal success rates: the pooled two-proportion z-test,
+or Fisher's exact test when an expected cell count is below 5 (the normal approximation is not valid there, e.g.
+3/100 against 0/200: z-test p 0.014, exact p 0.036); the p-values of one table are
 adjusted with Holm's step-down method so that the family-wise error rate stays at alpha (0.05). Episodes are
 treated as independent Bernoulli trials, which ignores the variance between seeds: seeds are pooled.
 
@@ -27,6 +29,40 @@ def two_proportion_p(k1: int, n1: int, k2: int, n2: int) -> float:
         return 1.0
     z = abs(k1 / n1 - k2 / n2) / se
     return math.erfc(z / math.sqrt(2))
+
+
+def fisher_exact_p(k1: int, n1: int, k2: int, n2: int) -> float:
+    """Two-sided Fisher exact p-value of the 2x2 table [[k1, n1-k1], [k2, n2-k2]]: under fixed margins, the total
+    probability of every table no more likely than the observed one (the convention of R's fisher.test and
+    scipy.stats.fisher_exact). 1.0 when a group has no episodes."""
+    if n1 == 0 or n2 == 0:
+        return 1.0
+    successes = k1 + k2
+
+    def log_prob(x: int) -> float:  # hypergeometric: x of the successes fall in group 1
+        return _log_comb(n1, x) + _log_comb(n2, successes - x) - _log_comb(n1 + n2, successes)
+
+    observed = log_prob(k1) + math.log1p(1e-7)  # relative tolerance for ties in floating point
+    tables = range(max(0, successes - n2), min(successes, n1) + 1)
+    return min(1.0, sum(math.exp(lp) for x in tables if (lp := log_prob(x)) <= observed))
+
+
+def _log_comb(n: int, k: int) -> float:
+    return math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
+
+
+def proportion_p(k1: int, n1: int, k2: int, n2: int) -> float:
+    """Two-sided p-value of H0: p1 == p2 with the test that is valid for these counts: the pooled z-test when
+    every expected cell count is at least 5 (Cochran's rule), Fisher's exact test otherwise (a 0% arm, a
+    handful of successes), where the normal approximation overstates significance."""
+    if n1 == 0 or n2 == 0:
+        return 1.0
+    rate = (k1 + k2) / (n1 + n2)
+    expected = min(n1, n2) * min(rate, 1 - rate)
+    return two_proportion_p(k1, n1, k2, n2) if expected >= 5 else fisher_exact_p(k1, n1, k2, n2)
+
+
+PROPORTION_TEST = "two-proportion z-test (Fisher's exact test where an expected count is below 5)"
 
 
 def holm(pvalues: list[float]) -> list[float]:
@@ -95,7 +131,7 @@ class Comparison:
 def compare_all(arms: dict[str, tuple[int, int]], alpha: float = 0.05) -> list[Comparison]:
     """Every pair of arms {label: (successes, episodes)}, in label order, with Holm-adjusted p-values."""
     out = []
-    for a, b, p, ph, sig in pairwise(arms, lambda x, y: two_proportion_p(*x, *y), alpha):
+    for a, b, p, ph, sig in pairwise(arms, lambda x, y: proportion_p(*x, *y), alpha):
         (ka, na), (kb, nb) = arms[a], arms[b]
         out.append(Comparison(a, b, ka / na if na else 0.0, kb / nb if nb else 0.0, p, ph, sig))
     return out

@@ -73,12 +73,14 @@ def test_headline_table_significance_and_plot(tmp_path):
         "| Pion | 15/20 (75%) | 53–89 | 6/10; 9/10 | - | partial: 0 of 1 seed(s) evaluated here | - | - | 100.0 |"
         in head
     )
-    # 4/10 vs 0/10: p = 0.025 < 0.05, the only cell whose seeds disagree
-    assert "**Seeds disagree**" in head and "AdamW at 5 updates (4/10; 0/10, p = 0.025)" in head
-    assert "Pion at 5" not in head.split("**Seeds disagree**")[1]
-    # 95% vs 20%: p = 1.6e-06, x3 pairs (Holm); Muon vs Pion 19/20 vs 15/20: p = 0.077, not significant
+    # 4/10 vs 0/10: 4 expected failures < 5, so Fisher's exact test: p = 0.087 (the z-test's 0.025 would
+    # flag it); no cell's seeds disagree significantly
+    assert "**Seeds disagree**" not in head
+    # 95% vs 20%: z-test p = 1.6e-06, x3 pairs (Holm); Muon vs Pion 19/20 vs 15/20 has 3 expected failures per
+    # arm, so Fisher's exact test: p = 0.18 (the z-test would say 0.077), not significant
     assert "Muon > AdamW (95% vs 20%, p = 1.6e-06, Holm 4.8e-06)" in head
-    assert "Muon vs Pion (95% vs 75%, p = 0.077, Holm 0.077, not significant)" in head
+    assert "Muon vs Pion (95% vs 75%, p = 0.18, Holm 0.18, not significant)" in head
+    assert "Fisher's exact test where an expected count is below 5" in head
     assert "- 10 updates" not in head  # one evaluated arm at 10 updates: nothing to compare
     # seed level: each seed one observation; 2 + 2 seeds give 6 relabellings, the observed split and its mirror
     # are the two most extreme ones for Muon/AdamW and Pion/AdamW (p = 2/6), Holm over 3 pairs caps them at 1
@@ -92,13 +94,14 @@ def test_headline_table_significance_and_plot(tmp_path):
 
 def test_seed_disagreement_is_the_extreme_pair_bonferroni():
     from envs.sweep.headline import seed_disagreement
-    from envs.sweep.significance import two_proportion_p
+    from envs.sweep.significance import fisher_exact_p, two_proportion_p
 
     assert seed_disagreement([(5, 10)]) is None
-    assert seed_disagreement([(10, 10), (1, 10)]) == two_proportion_p(10, 10, 1, 10) < 1e-4
+    assert seed_disagreement([(10, 10), (1, 10)]) == fisher_exact_p(10, 10, 1, 10) < 2e-4  # small counts
     three = [(5, 10), (10, 10), (1, 10)]  # extreme pair 10/10 vs 1/10, three pairs
-    assert seed_disagreement(three) == min(1.0, 3 * two_proportion_p(10, 10, 1, 10))
+    assert seed_disagreement(three) == min(1.0, 3 * fisher_exact_p(10, 10, 1, 10))
     assert seed_disagreement([(5, 10), (6, 10), (5, 10)]) == 1.0  # 3 x 0.65, capped
+    assert seed_disagreement([(55, 100), (40, 100)]) == two_proportion_p(55, 100, 40, 100)  # large counts
 
 
 @pytest.mark.parametrize(

@@ -60,6 +60,29 @@ def test_z_test_and_holm_match_hand_computation():
     assert two_proportion_p(0, 10, 0, 10) == 1.0 and two_proportion_p(1, 0, 1, 2) == 1.0
 
 
+def test_fisher_exact_test_for_small_counts():
+    from envs.sweep.significance import fisher_exact_p, proportion_p
+
+    # Fisher's tea tasting, [[3, 1], [1, 3]]: the tables as or less likely than the observed one are x = 0, 1, 3, 4
+    # of the C(8, 4) = 70 splits: (1 + 16 + 16 + 1) / 70
+    assert fisher_exact_p(3, 4, 1, 4) == pytest.approx(34 / 70, rel=1e-12)
+    # 3/100 vs 0/200: only x >= 3 successes in the first group are as extreme: C(100, 3) / C(300, 3)
+    assert fisher_exact_p(3, 100, 0, 200) == pytest.approx(100 * 99 * 98 / (300 * 299 * 298), rel=1e-12)
+    assert fisher_exact_p(3, 100, 0, 200) == fisher_exact_p(0, 200, 3, 100)  # symmetric in the arms
+    assert fisher_exact_p(0, 10, 0, 10) == 1.0 and fisher_exact_p(5, 10, 5, 10) == pytest.approx(1.0)
+    assert fisher_exact_p(1, 0, 1, 2) == 1.0
+    # the chooser: exact where an expected count is below 5, where the z-test overstates significance
+    assert (
+        proportion_p(3, 100, 0, 200)
+        == fisher_exact_p(3, 100, 0, 200)
+        > 0.03
+        > two_proportion_p(3, 100, 0, 200)
+    )
+    assert proportion_p(55, 100, 40, 100) == two_proportion_p(55, 100, 40, 100)  # >= 5 expected everywhere
+    assert proportion_p(12, 200, 0, 200) == two_proportion_p(12, 200, 0, 200)  # 6 expected successes per arm
+    assert proportion_p(19, 20, 15, 20) == fisher_exact_p(19, 20, 15, 20)  # 3 expected failures per arm
+
+
 def test_report_tables_cis_significance_plots_and_provenance(tmp_path):
     store = tmp_path / "docs" / "results" / "store.jsonl"
     store.parent.mkdir(parents=True)
